@@ -1,0 +1,96 @@
+// The stage functions of the NGD pipeline (DESIGN.md section 2), usable one by one. Every function
+// checks its arguments (shapes, memory space, finiteness) before any work, throws an ngd::Error
+// subclass naming the argument and the sizes, and runs on the context's backend. Inputs and results
+// live in the context's memory space. n = samples, k = outputs per sample, N = n k, p = parameters.
+//
+// Conventions: rows of J (N x p) are ordered sample-major, row i k + o is d f_o(x_i) / d theta.
+// A = M^T J (row block i is M_i^T J_i). The damping lambda is the parameter-space damping of
+// (F + lambda I) d = grad L with F = A^T A / n; on the Gram side it appears as n lambda:
+//     (A A^T + n lambda I) alpha = u,   d = A^T alpha.
+#pragma once
+
+#include <cstdint>
+
+#include "ngd/context.hpp"
+#include "ngd/export.hpp"
+#include "ngd/loss.hpp"
+#include "ngd/matrix.hpp"
+#include "ngd/model.hpp"
+
+namespace ngd {
+
+/// structured: sum over layers of (A_{l-1}^T A_{l-1}) o (Delta_l^T Delta_l); J is never formed.
+/// explicit_jacobian: rows of A materialised in column blocks (Context::memory_budget), then A A^T.
+enum class GramMode { structured, explicit_jacobian };
+
+/// Which linear system gives the direction (DESIGN.md section 1):
+///   factor:           (A A^T + n lambda I) alpha = u,               d = A^T alpha   (any loss)
+///   natural_residual: (J J^T + n lambda H^{-1}) beta = H^{-1} e,     d = J^T beta   (squared, logistic)
+///   automatic:        squared and softmax -> factor; logistic -> natural_residual, unless
+///                     n lambda H^{-1} overflows (margins beyond ~700 in double, ~85 in float), then factor.
+/// The natural-residual form stays as well conditioned as J J^T when lambda -> 0 and predictions are
+/// confident, where M spans e^{-|m|} and the factor form loses all accuracy.
+enum class SolveForm { automatic, factor, natural_residual };
+
+NGD_API const char* to_string(GramMode mode);
+NGD_API const char* to_string(SolveForm form);
+
+/// Model outputs f (k x n). `output_rows` only for matrix-factorization models.
+template <class T>
+NGD_API Matrix<T> forward(Context& ctx, const Mlp& model, MatrixView<const T> theta,
+                          MatrixView<const T> inputs, MatrixView<const T> output_rows = {});
+
+/// The training loss L(theta) on the batch.
+template <class T>
+NGD_API double loss(Context& ctx, const Mlp& model, MatrixView<const T> theta,
+                    const Batch<T>& batch, Loss loss);
+
+/// grad L = J^T e / n (p x 1).
+template <class T>
+NGD_API Matrix<T> gradient(Context& ctx, const Mlp& model, MatrixView<const T> theta,
+                           const Batch<T>& batch, Loss loss);
+
+/// The Jacobian J (N x p), sample-major rows; frozen layers give zero columns.
+template <class T>
+NGD_API Matrix<T> jacobian(Context& ctx, const Mlp& model, MatrixView<const T> theta,
+                           MatrixView<const T> inputs, MatrixView<const T> output_rows = {});
+
+/// The Gram matrix G = J J^T (N x N, full symmetric).
+template <class T>
+NGD_API Matrix<T> gram(Context& ctx, const Mlp& model, MatrixView<const T> theta,
+                       MatrixView<const T> inputs, MatrixView<const T> output_rows = {},
+                       GramMode mode = GramMode::structured);
+
+/// The loss-weighted Gram matrix A A^T = M^T J J^T M (N x N, full symmetric).
+template <class T>
+NGD_API Matrix<T> gram(Context& ctx, const Mlp& model, MatrixView<const T> theta,
+                       const Batch<T>& batch, Loss loss, GramMode mode = GramMode::structured);
+
+/// Solves (G + shift I) X = rhs for symmetric G (N x N, only its lower triangle is read) and
+/// rhs (N x r) by Cholesky. For an NGD step, shift = n lambda. Throws NotPositiveDefinite with
+/// LAPACK's info when G + shift I is not numerically positive definite, NonFiniteInput for NaN/Inf.
+template <class T>
+NGD_API Matrix<T> damped_solve(Context& ctx, MatrixView<const T> gram, double shift,
+                               MatrixView<const T> rhs);
+
+struct DirectionOptions {
+    GramMode gram_mode = GramMode::structured;
+    SolveForm form = SolveForm::automatic;
+};
+
+/// The damped natural-gradient direction d = (F + lambda I)^{-1} grad L (p x 1), lambda >= 0.
+template <class T>
+NGD_API Matrix<T> direction(Context& ctx, const Mlp& model, MatrixView<const T> theta,
+                            const Batch<T>& batch, Loss loss, double damping,
+                            DirectionOptions options = {});
+
+/// Bring your own Jacobian: for a model ngd does not know. jacobian is N x p (sample-major rows,
+/// N = n k), residual u is N x 1, factor is empty (M = I, k = 1: each row its own sample, as for
+/// squared loss) or k x (k n) with block i = M_i (so F = J^T blockdiag(M M^T) J / n and
+/// grad L = J^T blockdiag(M) u / n). Returns d = A^T (A A^T + n lambda I)^{-1} u with A = M^T J.
+template <class T>
+NGD_API Matrix<T> direction_from_jacobian(Context& ctx, MatrixView<const T> jacobian,
+                                          MatrixView<const T> residual, double damping,
+                                          MatrixView<const T> factor = {});
+
+}  // namespace ngd

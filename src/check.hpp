@@ -1,0 +1,54 @@
+// Argument checks of the public functions: shapes, memory spaces, finiteness, labels, scalars. Each
+// throws the typed error of error.hpp with the function, the argument and the sizes in its message,
+// before any work is done (so nothing of the caller's is written on failure).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "ngd/context.hpp"
+#include "ngd/loss.hpp"
+#include "ngd/matrix.hpp"
+#include "ngd/model.hpp"
+
+namespace ngd::detail {
+
+/// "fn: argument 'arg' what".
+std::string message(const std::string& fn, const std::string& arg, const std::string& what);
+/// "3 x 4".
+std::string shape(std::int64_t rows, std::int64_t cols);
+
+/// rows x cols (what = how the expected shape reads, e.g. "d x n"), a valid ld, a non-null pointer
+/// when non-empty, and the context's memory space.
+template <class T>
+void check_matrix(const Context& ctx, const char* fn, const char* arg, MatrixView<const T> v,
+                  std::int64_t rows, std::int64_t cols, const char* what);
+
+/// NonFiniteInput with count and first index when v holds NaN/Inf. Synchronises.
+template <class T>
+void check_finite(Context& ctx, const char* fn, const char* arg, MatrixView<const T> v);
+
+/// A finite, >= 0 scalar (damping, learning rate).
+void check_nonnegative(const char* fn, const char* arg, double value);
+
+/// theta is p x 1 and finite.
+template <class T>
+void check_theta(Context& ctx, const char* fn, const Mlp& model, MatrixView<const T> theta);
+
+/// inputs d x n with n >= 1, finite; output_rows 1 x n with valid row indices iff the model selects
+/// output rows.
+template <class T>
+void check_inputs(Context& ctx, const char* fn, const Mlp& model, MatrixView<const T> inputs,
+                  MatrixView<const T> output_rows);
+
+/// Targets for `loss` and k outputs per sample: shape, finiteness and labels.
+template <class T>
+void check_targets(Context& ctx, const char* fn, Loss loss, std::int64_t k, std::int64_t n,
+                   MatrixView<const T> targets);
+
+/// check_inputs, then check_targets, and that the loss fits the model (logistic needs k = 1,
+/// softmax k >= 2).
+template <class T>
+void check_batch(Context& ctx, const char* fn, const Mlp& model, const Batch<T>& batch, Loss loss);
+
+}  // namespace ngd::detail

@@ -1,0 +1,106 @@
+// Context construction and backend selection, memory allocation for Matrix, and explicit copies
+// between memory spaces. CUDA specifics live behind src/device.hpp (kernels/context.cu or the stub).
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <string>
+
+#include "check.hpp"
+#include "device.hpp"
+#include "ngd/context.hpp"
+#include "ngd/error.hpp"
+
+namespace ngd {
+
+Context::Context(Backend backend, int device) : backend_(backend), device_(device) {
+    if (backend == Backend::cuda) cuda_.reset(cuda::create_state(device));
+}
+Context::Context(Context&&) noexcept = default;
+Context& Context::operator=(Context&&) noexcept = default;
+Context::~Context() = default;
+
+void Context::CudaDeleter::operator()(detail::CudaState* s) const noexcept {
+    cuda::destroy_state(s);
+}
+
+Context Context::reference() { return Context(Backend::reference, -1); }
+
+Context Context::cuda(int device) {
+    if (device < 0) {
+        throw InvalidArgument(detail::message("ngd::Context::cuda", "device",
+                                              "must be >= 0, got " + std::to_string(device)));
+    }
+    return Context(Backend::cuda, device);
+}
+
+bool Context::cuda_available() { return cuda::device_usable(0); }
+
+Context Context::best() { return cuda_available() ? cuda(0) : reference(); }
+
+std::string Context::description() const {
+    if (backend_ == Backend::reference) return "reference (CPU, float64 accumulation)";
+    return "CUDA device " + std::to_string(device_) + " (" + cuda::describe(cuda_.get()) + ")";
+}
+
+void Context::synchronize() {
+    if (backend_ == Backend::cuda) cuda::synchronize(cuda_.get());
+}
+
+namespace detail {
+
+void* allocate(MemorySpace space, std::size_t bytes) {
+    if (bytes == 0) return nullptr;
+    if (space == MemorySpace::device) return cuda::allocate(bytes);
+    void* p = std::malloc(bytes);
+    if (p == nullptr) {
+        throw OutOfMemory("ngd::Matrix: host allocation of " + std::to_string(bytes) +
+                              " bytes failed",
+                          static_cast<std::int64_t>(bytes), 0);
+    }
+    return p;
+}
+
+void deallocate(MemorySpace space, void* ptr) noexcept {
+    if (ptr == nullptr) return;
+    if (space == MemorySpace::device) {
+        cuda::deallocate(ptr);
+    } else {
+        std::free(ptr);
+    }
+}
+
+}  // namespace detail
+
+template <class T>
+void copy(Context&, MatrixView<const T> src, MatrixView<T> dst) {
+    const char* fn = "ngd::copy";
+    if (src.rows != dst.rows || src.cols != dst.cols) {
+        throw InvalidArgument(detail::message(fn, "dst",
+                                              "must have the shape of src, " +
+                                                  detail::shape(src.rows, src.cols) + ", got " +
+                                                  detail::shape(dst.rows, dst.cols)));
+    }
+    if (src.empty()) return;
+    if (src.space == MemorySpace::host && dst.space == MemorySpace::host) {
+        for (std::int64_t c = 0; c < src.cols; ++c) {
+            std::memcpy(dst.data + c * dst.ld, src.data + c * src.ld, sizeof(T) * src.rows);
+        }
+        return;
+    }
+    cuda::copy_2d(src.data, src.ld * std::int64_t(sizeof(T)), dst.data,
+                  dst.ld * std::int64_t(sizeof(T)), src.rows * std::int64_t(sizeof(T)), src.cols);
+}
+
+template <class T>
+Matrix<T> copy_to(Context& ctx, MatrixView<const T> src, MemorySpace space) {
+    Matrix<T> out(src.rows, src.cols, space);
+    copy<T>(ctx, src, out.view());
+    return out;
+}
+
+template void copy<float>(Context&, MatrixView<const float>, MatrixView<float>);
+template void copy<double>(Context&, MatrixView<const double>, MatrixView<double>);
+template Matrix<float> copy_to<float>(Context&, MatrixView<const float>, MemorySpace);
+template Matrix<double> copy_to<double>(Context&, MatrixView<const double>, MemorySpace);
+
+}  // namespace ngd

@@ -1,0 +1,42 @@
+// The private stage interface shared by the two backends. Each stage is declared once, in
+// stage_signatures.inc, and that list is opened in namespace ngd::reference (src/reference/, plain loops,
+// double accumulation: the oracle) and in namespace ngd::cuda (kernels/, or src/cuda_stub.cpp when CUDA
+// is not compiled). Public functions check their arguments, then switch on ctx.backend().
+//
+// Stages trust their arguments: shapes, memory spaces and finiteness are checked by the caller.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "ngd/context.hpp"
+#include "ngd/loss.hpp"
+#include "ngd/matrix.hpp"
+#include "ngd/model.hpp"
+
+namespace ngd {
+
+/// What forward() keeps for the later stages, in the backend's memory space. For layer l (0-based):
+/// act[l] = a_{l+1} (n_out_l x n) and dact[l] = act_l'(z_{l+1}) (n_out_l x n); outputs = f (k x n).
+template <class T>
+struct ForwardState {
+    std::vector<Matrix<T>> act;
+    std::vector<Matrix<T>> dact;
+    Matrix<T> outputs;
+};
+
+/// Result of a scan for NaN/Inf: how many, and the column-major index of the first (-1 if none).
+struct NonFiniteCount {
+    std::int64_t count = 0;
+    std::int64_t first = -1;
+};
+
+namespace reference {
+#include "stage_signatures.inc"
+}  // namespace reference
+
+namespace cuda {
+#include "stage_signatures.inc"
+}  // namespace cuda
+
+}  // namespace ngd
