@@ -114,6 +114,18 @@ template <class T>
 void fill(Context&, std::int64_t, T, T*) {
     not_compiled("fill");
 }
+template <class T>
+double trace(Context&, MatrixView<const T>) {
+    not_compiled("trace");
+}
+template <class T>
+std::int64_t symmetric_eigen(Context&, MatrixView<T>, MatrixView<const T>, T*) {
+    not_compiled("symmetric_eigen");
+}
+template <class T>
+void pseudo_inverse_scale(Context&, std::int64_t, const T*, T, T*) {
+    not_compiled("pseudo_inverse_scale");
+}
 
 // Explicit instantiations, float and double, in the order of stage_signatures.inc.
 #define NGD_STUB_INSTANTIATE(T)                                                                   \
@@ -148,7 +160,10 @@ void fill(Context&, std::int64_t, T, T*) {
     template void copy_vector<T>(Context&, std::int64_t, const T*, T*);                          \
     template void copy_matrix<T>(Context&, MatrixView<const T>, MatrixView<T>);                  \
     template void multiply<T>(Context&, std::int64_t, const T*, const T*, T*);                   \
-    template void fill<T>(Context&, std::int64_t, T, T*);
+    template void fill<T>(Context&, std::int64_t, T, T*);                                        \
+    template double trace<T>(Context&, MatrixView<const T>);                                     \
+    template std::int64_t symmetric_eigen<T>(Context&, MatrixView<T>, MatrixView<const T>, T*);  \
+    template void pseudo_inverse_scale<T>(Context&, std::int64_t, const T*, T, T*);
 NGD_STUB_INSTANTIATE(float)
 NGD_STUB_INSTANTIATE(double)
 

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <limits>
 #include <string>
 
 #include "check.hpp"
@@ -34,30 +35,26 @@ void build_gram(Context& ctx, const Mlp& model, MatrixView<const T> x, const For
     }
 }
 
-template <class T>
-void solve_or_throw(Context& ctx, const char* fn, MatrixView<T> g, MatrixView<const T> shift,
-                    MatrixView<T> rhs, double damping_for_report) {
-    const std::int64_t info = NGD_STAGE(ctx, cholesky_solve<T>, ctx, g, shift, rhs);
-    if (info == 0) return;
-    const std::string order = std::to_string(g.rows);
-    if (info > 0) {
-        throw NotPositiveDefinite(std::string(fn) + ": the damped system (order " + order +
-                                      ", diagonal shift " + std::to_string(damping_for_report) +
-                                      ") is not positive definite: Cholesky failed at leading "
-                                      "minor " + std::to_string(info),
-                                  info, g.rows, damping_for_report);
-    }
-    throw NotPositiveDefinite(std::string(fn) + ": the damped system (order " + order +
-                                  ", diagonal shift " + std::to_string(damping_for_report) +
-                                  ") gave a non-finite Cholesky factor or solution (overflow or "
-                                  "numerically indefinite)",
-                              info, g.rows, damping_for_report);
-}
-
 namespace {
 
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+[[noreturn]] void throw_not_positive_definite(const char* fn, std::int64_t info,
+                                              std::int64_t order, double shift) {
+    const std::string head = std::string(fn) + ": the damped system (order " +
+                             std::to_string(order) + ", diagonal shift n*lambda = " +
+                             std::to_string(shift) + ") ";
+    if (info > 0) {
+        throw NotPositiveDefinite(head + "is not positive definite: Cholesky failed at leading "
+                                         "minor " + std::to_string(info),
+                                  info, order, shift);
+    }
+    throw NotPositiveDefinite(head + "gave a non-finite Cholesky factor or solution (overflow, "
+                                     "or numerically indefinite)",
+                              info, order, shift);
+}
+
+double now_seconds() {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
 }
 
 // Picks the linear system (see SolveForm in stages.hpp).
@@ -74,104 +71,187 @@ SolveForm choose_form(const char* fn, Loss loss, SolveForm requested) {
 }  // namespace
 
 template <class T>
-DirectionResult<T> compute_direction(Context& ctx, const char* fn, const Mlp& model,
-                                     MatrixView<const T> theta, const Batch<T>& batch, Loss loss,
-                                     double damping, const DirectionOptions& options,
-                                     bool time_stages) {
-    using clock = std::chrono::steady_clock;
+void solve_or_throw(Context& ctx, const char* fn, MatrixView<T> g, MatrixView<const T> shift,
+                    MatrixView<T> rhs, double damping_for_report) {
+    const std::int64_t info = NGD_STAGE(ctx, cholesky_solve<T>, ctx, g, shift, rhs);
+    if (info != 0) throw_not_positive_definite(fn, info, g.rows, damping_for_report);
+}
+
+template <class T>
+GramSystem<T>::GramSystem(Context& ctx, const char* fn, const Mlp& model,
+                          MatrixView<const T> theta, const Batch<T>& batch, Loss loss,
+                          const DirectionOptions& options, bool time_stages)
+    : ctx_(ctx),
+      fn_(fn),
+      model_(model),
+      theta_(theta),
+      batch_(batch),
+      loss_(loss),
+      time_stages_(time_stages) {
     const MemorySpace space = ctx.memory_space();
-    const std::int64_t n = batch.size(), k = model.n_outputs(), big_n = n * k;
-    const std::int64_t p = model.n_params();
-    const double shift_value = double(n) * damping;  // n lambda on the Gram side
-    DirectionResult<T> r;
-    auto mark = [&](double& slot, clock::time_point t0) {
-        if (time_stages) {
-            ctx.synchronize();
-            slot = seconds_since(t0);
-        }
-    };
+    n_ = batch.size();
+    k_ = model.n_outputs();
+    big_n_ = n_ * k_;
 
     // Forward pass and loss factors.
-    auto t0 = clock::now();
-    ForwardState<T> state;
-    NGD_STAGE(ctx, forward<T>, ctx, model, theta.data, batch.inputs, batch.output_rows, state);
-    LossFactors<T> lf;
-    NGD_STAGE(ctx, loss_factors<T>, ctx, loss, state.outputs.const_view(), batch.targets, lf);
-    r.loss = lf.value;
+    double t0 = now_seconds();
+    NGD_STAGE(ctx, forward<T>, ctx, model, theta.data, batch.inputs, batch.output_rows, state_);
+    NGD_STAGE(ctx, loss_factors<T>, ctx, loss, state_.outputs.const_view(), batch.targets,
+              factors_);
 
     // The system: factor form (M, u, n lambda I) or natural-residual form (I, rho, n lambda H^{-1}).
-    r.form = choose_form(fn, loss, options.form);
-    Matrix<T> shift(big_n, 1, space);
-    bool shift_set = false;
-    if (r.form == SolveForm::natural_residual && loss == Loss::logistic && damping > 0) {
-        NGD_STAGE(ctx, axpby<T>, ctx, big_n, T(shift_value), lf.curvature_inverse.data(), T(0),
-                  shift.data());
-        // n lambda H^{-1} overflows for margins beyond the type's exponent range.
-        if (NGD_STAGE(ctx, count_nonfinite<T>, ctx, shift.const_view()).count == 0) {
-            shift_set = true;
-        } else if (options.form == SolveForm::automatic) {
-            r.form = SolveForm::factor;
-        } else {
+    // Automatic falls back to the factor form where H^{-1} overflows the type (huge margins).
+    form_ = choose_form(fn, loss, options.form);
+    if (form_ == SolveForm::natural_residual && loss == Loss::logistic &&
+        NGD_STAGE(ctx, count_nonfinite<T>, ctx, factors_.curvature_inverse.const_view()).count >
+            0) {
+        if (options.form != SolveForm::automatic) {
             throw InvalidArgument(message(fn, "options.form",
-                                          "natural_residual: n lambda H^{-1} overflows for these "
-                                          "margins in this precision; use factor or automatic"));
+                                          "natural_residual: H^{-1} overflows for these margins "
+                                          "in this precision; use factor or automatic"));
+        }
+        form_ = SolveForm::factor;
+    }
+    natural_ = form_ == SolveForm::natural_residual;
+    // Squared loss has M = I: both forms are the same system, with no factor to apply.
+    factor_ = natural_ || loss == Loss::squared ? MatrixView<const T>()
+                                                : factors_.factor.const_view();
+    rhs_ = natural_ ? &factors_.natural_residual : &factors_.residual;
+    mark(seconds_forward_, t0);
+
+    // Seeds and the Gram matrix G = A A^T (lower triangle), kept for every damping tried.
+    t0 = now_seconds();
+    std::vector<Matrix<T>> seeds;
+    NGD_STAGE(ctx, backprop_seeds<T>, ctx, model, theta.data, state_, factor_, batch.output_rows,
+              seeds);
+    gram_ = Matrix<T>(big_n_, big_n_, space);
+    build_gram<T>(ctx, model, batch.inputs, state_, seeds, options.gram_mode, gram_.view());
+    work_ = Matrix<T>(big_n_, big_n_, space);
+    shift_ = Matrix<T>(big_n_, 1, space);
+    mark(seconds_gram_, t0);
+}
+
+template <class T>
+void GramSystem<T>::mark(double& slot, double start) const {
+    if (time_stages_) {
+        ctx_.synchronize();
+        slot += now_seconds() - start;
+    }
+}
+
+template <class T>
+void GramSystem<T>::set_shift(double damping) {
+    const double s = double(n_) * damping;  // n lambda on the Gram side
+    if (natural_ && loss_ == Loss::logistic) {
+        NGD_STAGE(ctx_, axpby<T>, ctx_, big_n_, T(s), factors_.curvature_inverse.data(), T(0),
+                  shift_.data());
+    } else {
+        NGD_STAGE(ctx_, fill<T>, ctx_, big_n_, T(s), shift_.data());
+    }
+}
+
+template <class T>
+std::int64_t GramSystem<T>::try_cholesky(double damping, Matrix<T>& alpha) {
+    set_shift(damping);
+    // n lambda H^{-1} can overflow where H^{-1} did not: that rung fails like a non-finite factor.
+    if (damping > 0 && natural_ &&
+        NGD_STAGE(ctx_, count_nonfinite<T>, ctx_, shift_.const_view()).count > 0) {
+        return -1;
+    }
+    NGD_STAGE(ctx_, copy_matrix<T>, ctx_, gram_.const_view(), work_.view());
+    NGD_STAGE(ctx_, copy_vector<T>, ctx_, big_n_, rhs_->data(), alpha.data());
+    return NGD_STAGE(ctx_, cholesky_solve<T>, ctx_, work_.view(), shift_.const_view(),
+                     alpha.view());
+}
+
+template <class T>
+void GramSystem<T>::pseudo_inverse_solve(double damping, Matrix<T>& alpha) {
+    // K = G + diag(shift) = Q diag(w) Q^T; alpha = Q diag(w)^+ Q^T rhs, dropping eigenvalues below
+    // N eps max|w| (the numerical null space; negative ones are indefiniteness, dropped as well).
+    set_shift(damping);
+    NGD_STAGE(ctx_, copy_matrix<T>, ctx_, gram_.const_view(), work_.view());
+    Matrix<T> w(big_n_, 1, ctx_.memory_space()), y(big_n_, 1, ctx_.memory_space());
+    const std::int64_t info =
+        NGD_STAGE(ctx_, symmetric_eigen<T>, ctx_, work_.view(), shift_.const_view(), w.data());
+    if (info != 0) {
+        throw NotPositiveDefinite(std::string(fn_) +
+                                      ": the eigendecomposition fallback did not converge (info " +
+                                      std::to_string(info) + ", order " + std::to_string(big_n_) +
+                                      ")",
+                                  info, big_n_, double(n_) * damping);
+    }
+    const Matrix<T> w_host = to_host<T>(ctx_, w.const_view());
+    const double largest =
+        std::max(std::fabs(double(w_host[0])), std::fabs(double(w_host[big_n_ - 1])));
+    const double cutoff = double(big_n_) * std::numeric_limits<T>::epsilon() * largest;
+    NGD_STAGE(ctx_, gemv<T>, ctx_, true, work_.const_view(), rhs_->data(), y.data());
+    NGD_STAGE(ctx_, pseudo_inverse_scale<T>, ctx_, big_n_, w.data(), T(cutoff), y.data());
+    NGD_STAGE(ctx_, gemv<T>, ctx_, false, work_.const_view(), y.data(), alpha.data());
+}
+
+template <class T>
+Solution<T> GramSystem<T>::solve(double damping, const Ladder& ladder, double& seconds_solve,
+                                 double& seconds_direction) {
+    const MemorySpace space = ctx_.memory_space();
+    Solution<T> s;
+    double t0 = now_seconds();
+    Matrix<T> alpha(big_n_, 1, space);
+
+    // The ladder: Cholesky at lambda; on failure raise lambda; then the pseudo-inverse or throw.
+    double lambda = damping;
+    for (int rung = 0;; ++rung) {
+        ++s.cholesky_tries;
+        const std::int64_t info = try_cholesky(lambda, alpha);
+        if (info == 0) break;
+        s.cholesky_info = info;
+        if (rung >= ladder.raises) {
+            if (!ladder.pseudo_inverse) {
+                throw_not_positive_definite(fn_, info, big_n_, double(n_) * lambda);
+            }
+            pseudo_inverse_solve(damping, alpha);
+            lambda = damping;
+            s.fallback_used = true;
+            break;
+        }
+        if (lambda > 0) {
+            lambda *= ladder.factor;
+        } else {
+            if (mean_diagonal_ == 0) {
+                mean_diagonal_ = NGD_STAGE(ctx_, trace<T>, ctx_, gram_.const_view()) / double(big_n_);
+            }
+            const double scale = mean_diagonal_ > 0 ? mean_diagonal_ : 1.0;
+            lambda = std::sqrt(std::numeric_limits<T>::epsilon()) * scale / double(n_);
         }
     }
-    if (!shift_set) NGD_STAGE(ctx, fill<T>, ctx, big_n, T(shift_value), shift.data());
-    const bool natural = r.form == SolveForm::natural_residual;
-    // Squared loss has M = I: both forms are the same system, with no factor to apply.
-    const bool identity_factor = natural || loss == Loss::squared;
-    const MatrixView<const T> factor =
-        identity_factor ? MatrixView<const T>() : lf.factor.const_view();
-    const Matrix<T>& rhs_source = natural ? lf.natural_residual : lf.residual;
-    mark(r.seconds_forward, t0);
-
-    // Seeds and the Gram matrix G = A A^T (lower triangle); a copy is kept for the report.
-    t0 = clock::now();
-    std::vector<Matrix<T>> seeds;
-    NGD_STAGE(ctx, backprop_seeds<T>, ctx, model, theta.data, state, factor, batch.output_rows,
-              seeds);
-    Matrix<T> g(big_n, big_n, space);
-    build_gram<T>(ctx, model, batch.inputs, state, seeds, options.gram_mode, g.view());
-    seeds.clear();
-    Matrix<T> chol(big_n, big_n, space);
-    NGD_STAGE(ctx, copy_matrix<T>, ctx, g.const_view(), chol.view());
-    mark(r.seconds_gram, t0);
-
-    // Damped Cholesky solve K alpha = rhs.
-    t0 = clock::now();
-    Matrix<T> alpha(big_n, 1, space);
-    NGD_STAGE(ctx, copy_vector<T>, ctx, big_n, rhs_source.data(), alpha.data());
-    r.cholesky_tries = 1;
-    solve_or_throw<T>(ctx, fn, chol.view(), shift.const_view(), alpha.view(), shift_value);
-    mark(r.seconds_solve, t0);
+    s.damping = lambda;
+    mark(seconds_solve, t0);
 
     // d = A^T alpha: one backprop with cotangent alpha.
-    t0 = clock::now();
-    r.d = Matrix<T>(p, 1, space);
-    const MatrixView<const T> coeff(alpha.data(), k, n, space);
-    NGD_STAGE(ctx, transpose_product<T>, ctx, model, theta.data, batch.inputs, state, factor,
-              batch.output_rows, coeff, r.d.data());
-    mark(r.seconds_direction, t0);
+    t0 = now_seconds();
+    s.d = Matrix<T>(model_.n_params(), 1, space);
+    const MatrixView<const T> coeff(alpha.data(), k_, n_, space);
+    NGD_STAGE(ctx_, transpose_product<T>, ctx_, model_, theta_.data, batch_.inputs, state_,
+              factor_, batch_.output_rows, coeff, s.d.data());
+    mark(seconds_direction, t0);
 
     // Report: w = G alpha; residual |w + shift.alpha - rhs| / |rhs|; grad L . d = rhs_e . w / n
-    // with rhs_e = u (factor form) or e (natural form); d^T F d = |M^T w|^2 / n in the natural form
-    // (F = J^T H J / n) and |w|^2 / n in the factor form.
-    Matrix<T> w(big_n, 1, space), tmp(big_n, 1, space);
-    NGD_STAGE(ctx, symv_lower<T>, ctx, g.const_view(), alpha.data(), w.data());
-    NGD_STAGE(ctx, multiply<T>, ctx, big_n, shift.data(), alpha.data(), tmp.data());
-    NGD_STAGE(ctx, axpby<T>, ctx, big_n, T(1), w.data(), T(1), tmp.data());
-    NGD_STAGE(ctx, axpby<T>, ctx, big_n, T(-1), rhs_source.data(), T(1), tmp.data());
-    const double res2 = NGD_STAGE(ctx, dot<T>, ctx, big_n, tmp.data(), tmp.data());
-    const double rhs2 = NGD_STAGE(ctx, dot<T>, ctx, big_n, rhs_source.data(), rhs_source.data());
-    r.solve_residual = rhs2 > 0 ? std::sqrt(res2 / rhs2) : std::sqrt(res2);
-    const Matrix<T>& lin = natural ? lf.gradient : lf.residual;
-    r.gradient_dot = NGD_STAGE(ctx, dot<T>, ctx, big_n, lin.data(), w.data()) / double(n);
-    if (natural && loss == Loss::logistic) {
-        NGD_STAGE(ctx, multiply<T>, ctx, big_n, lf.factor.data(), w.data(), w.data());
+    // with rhs_e = u (factor form) or e (natural form); d^T F d = |M w|^2 / n in the natural form
+    // (F = J^T H J / n, H = M^2 for logistic) and |w|^2 / n in the factor form.
+    Matrix<T> w(big_n_, 1, space), r(big_n_, 1, space);
+    NGD_STAGE(ctx_, symv_lower<T>, ctx_, gram_.const_view(), alpha.data(), w.data());
+    NGD_STAGE(ctx_, multiply<T>, ctx_, big_n_, shift_.data(), alpha.data(), r.data());
+    NGD_STAGE(ctx_, axpby<T>, ctx_, big_n_, T(1), w.data(), T(1), r.data());
+    NGD_STAGE(ctx_, axpby<T>, ctx_, big_n_, T(-1), rhs_->data(), T(1), r.data());
+    const double res2 = NGD_STAGE(ctx_, dot<T>, ctx_, big_n_, r.data(), r.data());
+    const double rhs2 = NGD_STAGE(ctx_, dot<T>, ctx_, big_n_, rhs_->data(), rhs_->data());
+    s.solve_residual = rhs2 > 0 ? std::sqrt(res2 / rhs2) : std::sqrt(res2);
+    const Matrix<T>& lin = natural_ ? factors_.gradient : factors_.residual;
+    s.gradient_dot = NGD_STAGE(ctx_, dot<T>, ctx_, big_n_, lin.data(), w.data()) / double(n_);
+    if (natural_ && loss_ == Loss::logistic) {
+        NGD_STAGE(ctx_, multiply<T>, ctx_, big_n_, factors_.factor.data(), w.data(), w.data());
     }
-    r.curvature = NGD_STAGE(ctx, dot<T>, ctx, big_n, w.data(), w.data()) / double(n);
-    return r;
+    s.curvature = NGD_STAGE(ctx_, dot<T>, ctx_, big_n_, w.data(), w.data()) / double(n_);
+    return s;
 }
 
 #define NGD_INSTANTIATE_PIPELINE(T)                                                               \
@@ -180,9 +260,7 @@ DirectionResult<T> compute_direction(Context& ctx, const char* fn, const Mlp& mo
                                 MatrixView<T>);                                                  \
     template void solve_or_throw<T>(Context&, const char*, MatrixView<T>, MatrixView<const T>,   \
                                     MatrixView<T>, double);                                      \
-    template DirectionResult<T> compute_direction<T>(Context&, const char*, const Mlp&,          \
-                                                     MatrixView<const T>, const Batch<T>&, Loss, \
-                                                     double, const DirectionOptions&, bool);
+    template class GramSystem<T>;
 NGD_INSTANTIATE_PIPELINE(float)
 NGD_INSTANTIATE_PIPELINE(double)
 

@@ -1,6 +1,7 @@
-// The NGD pipeline shared by ngd::direction and NaturalGradient::step: forward, loss factors, seeds,
-// Gram, damped Cholesky solve, d = A^T alpha, and the bookkeeping a step report needs (solve residual,
-// the Gauss-Newton model's linear and quadratic terms). Arguments are checked by the callers.
+// The NGD pipeline shared by ngd::direction and NaturalGradient::step. GramSystem does everything that
+// does not depend on the damping (forward, loss factors, seeds, the Gram matrix) once; solve() then
+// gives the direction for any damping with the Gram reused (only the factorization is redone), walking
+// the failure ladder of DESIGN.md section 4 when asked. Arguments are checked by the callers.
 #pragma once
 
 #include <cstdint>
@@ -20,25 +21,71 @@ template <class T>
 void build_gram(Context& ctx, const Mlp& model, MatrixView<const T> x, const ForwardState<T>& state,
                 const std::vector<Matrix<T>>& seeds, GramMode mode, MatrixView<T> g);
 
+/// What to do when Cholesky fails: raise the damping `raises` times by `factor` (from 0, the first
+/// raise is sqrt(eps) times the Gram's mean diagonal), then the eigendecomposition pseudo-inverse if
+/// `pseudo_inverse`, else throw NotPositiveDefinite.
+struct Ladder {
+    int raises = 0;
+    double factor = 10;
+    bool pseudo_inverse = false;
+};
+
 template <class T>
-struct DirectionResult {
-    Matrix<T> d;           ///< p x 1, in the context's memory space
-    double loss = 0;       ///< L(theta)
-    SolveForm form = SolveForm::factor;
+struct Solution {
+    Matrix<T> d;                ///< p x 1, in the context's memory space
+    double damping = 0;         ///< lambda actually used (raised by the ladder)
     int cholesky_tries = 0;
+    std::int64_t cholesky_info = 0;  ///< info of the last failed factorization, 0 if none failed
+    bool fallback_used = false;
     double solve_residual = 0;  ///< |K alpha - rhs| / |rhs|
     double gradient_dot = 0;    ///< grad L . d
     double curvature = 0;       ///< d^T F d (undamped Gauss-Newton)
-    double seconds_forward = 0, seconds_gram = 0, seconds_solve = 0, seconds_direction = 0;
 };
 
-/// The damped NGD direction at theta. Throws NotPositiveDefinite (info, N, n lambda) when the damped
-/// system cannot be factored, InvalidArgument when `options.form` does not fit the loss.
 template <class T>
-DirectionResult<T> compute_direction(Context& ctx, const char* fn, const Mlp& model,
-                                     MatrixView<const T> theta, const Batch<T>& batch, Loss loss,
-                                     double damping, const DirectionOptions& options,
-                                     bool time_stages);
+class GramSystem {
+public:
+    /// Forward pass, loss factors, choice of form, seeds and Gram at theta. Throws InvalidArgument
+    /// when `options.form` does not fit the loss.
+    GramSystem(Context& ctx, const char* fn, const Mlp& model, MatrixView<const T> theta,
+               const Batch<T>& batch, Loss loss, const DirectionOptions& options,
+               bool time_stages);
+
+    double loss() const { return factors_.value; }
+    SolveForm form() const { return form_; }
+    double seconds_forward() const { return seconds_forward_; }
+    double seconds_gram() const { return seconds_gram_; }
+
+    /// The direction for damping lambda (>= 0), with the ladder. Throws NotPositiveDefinite when the
+    /// ladder is exhausted. Adds the solve and direction times to `seconds_solve`/`seconds_direction`.
+    Solution<T> solve(double damping, const Ladder& ladder, double& seconds_solve,
+                      double& seconds_direction);
+
+private:
+    // (g + diag(shift(lambda))) alpha = rhs into alpha; returns info (0 ok, > 0, or -1 non-finite).
+    std::int64_t try_cholesky(double damping, Matrix<T>& alpha);
+    void pseudo_inverse_solve(double damping, Matrix<T>& alpha);
+    void set_shift(double damping);
+    void mark(double& slot, double start) const;
+
+    Context& ctx_;
+    const char* fn_;
+    const Mlp& model_;
+    MatrixView<const T> theta_;
+    Batch<T> batch_;
+    Loss loss_;
+    bool time_stages_;
+    std::int64_t n_ = 0, k_ = 0, big_n_ = 0;
+    SolveForm form_ = SolveForm::factor;
+    bool natural_ = false;
+    ForwardState<T> state_;
+    LossFactors<T> factors_;
+    MatrixView<const T> factor_;  // M, or empty for M = I
+    const Matrix<T>* rhs_ = nullptr;
+    Matrix<T> gram_, work_, shift_;
+    double mean_diagonal_ = 0;
+    double seconds_forward_ = 0, seconds_gram_ = 0;
+};
 
 /// Solves (g + diag(shift)) X = rhs by Cholesky, with g's lower triangle destroyed; throws
 /// NotPositiveDefinite naming `fn`, the order and `damping_for_report` when it fails.

@@ -191,9 +191,11 @@ Matrix<T> direction(Context& ctx, const Mlp& model, MatrixView<const T> theta,
     detail::check_nonnegative(fn, "damping", damping);
     detail::check_theta<T>(ctx, fn, model, theta);
     detail::check_batch<T>(ctx, fn, model, batch, loss);
+    // No ladder here: a bare direction either solves the system asked for or says why not.
+    detail::GramSystem<T> system(ctx, fn, model, theta, batch, loss, options, false);
+    double seconds_solve = 0, seconds_direction = 0;
     return std::move(
-        detail::compute_direction<T>(ctx, fn, model, theta, batch, loss, damping, options, false)
-            .d);
+        system.solve(damping, detail::Ladder{}, seconds_solve, seconds_direction).d);
 }
 
 template <class T>

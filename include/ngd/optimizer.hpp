@@ -1,8 +1,11 @@
-// Optimizers: damped natural gradient (exact, through the Gram matrix) and plain gradient descent.
-// A step computes everything before it writes theta: when it throws, theta is unchanged.
+// Optimizers: damped natural gradient (exact, through the Gram matrix) with fixed or adaptive
+// (Levenberg-Marquardt) damping, the Cholesky failure ladder and a step guard; and plain gradient
+// descent. A step computes everything before it writes theta: when it throws, or when every try of an
+// adaptive step is rejected, theta is unchanged.
 #pragma once
 
 #include <cstdint>
+#include <limits>
 
 #include "ngd/context.hpp"
 #include "ngd/export.hpp"
@@ -13,22 +16,44 @@
 
 namespace ngd {
 
-/// What one step did. Times are wall-clock seconds per stage (the CUDA backend synchronises once per
-/// stage only when timing is on; otherwise the stage times are zero and only `total` is measured).
+/// fixed: lambda stays as given. levenberg_marquardt: lambda adapts to the gain ratio
+/// rho = actual / predicted reduction, and a step with rho <= 0 (or a non-finite loss or step) is
+/// rejected and re-solved with a larger lambda, reusing the Gram matrix.
+enum class DampingPolicy { fixed, levenberg_marquardt };
+/// nielsen: accept -> lambda *= max(1/3, 1 - (2 rho - 1)^3), nu = 2; reject -> lambda *= nu, nu *= 2.
+/// martens: rho < 1/4 -> lambda *= 3/2; rho > 3/4 -> lambda *= 2/3 (and a rejection multiplies by 3/2).
+enum class DampingRule { nielsen, martens };
+/// What the last rung of the Cholesky failure ladder does.
+enum class Fallback { none, pseudo_inverse };
+
+/// Which rung of the failure ladder gave the step.
+enum class Rung { cholesky, raised_damping, pseudo_inverse };
+
+NGD_API const char* to_string(Rung rung);
+
+/// What one step did. Times are wall-clock seconds; per-stage times are filled only when
+/// Options::time_stages is on (it synchronises after each stage).
 struct StepReport {
     double loss_before = 0;
-    double loss_after = 0;           ///< NaN when NaturalGradient::Options::evaluate_after is off
-    double predicted_reduction = 0;  ///< from the Gauss-Newton quadratic model at the step taken
+    double loss_after = 0;           ///< NaN when evaluate_after is off (fixed damping only)
+    double predicted_reduction = 0;  ///< Gauss-Newton model: eta g.d - eta^2/2 d^T F d
     double actual_reduction = 0;     ///< loss_before - loss_after
     double gain_ratio = 0;           ///< actual / predicted
-    double damping = 0;              ///< lambda used (parameter-space)
-    int cholesky_tries = 0;
-    std::int64_t cholesky_info = 0;  ///< 0 on success
-    bool fallback_used = false;
+    double damping = 0;              ///< lambda of the step taken (after any raise by the ladder)
+    double next_damping = 0;         ///< lambda the next step starts from (adaptive policy)
+    bool accepted = true;            ///< false: every try was rejected and theta is unchanged
+    int rejections = 0;              ///< rejected tries before the step taken (adaptive policy)
+    int cholesky_tries = 0;          ///< factorizations attempted, over all tries
+    std::int64_t cholesky_info = 0;  ///< info of the last failed factorization, 0 if none failed
+    Rung rung = Rung::cholesky;
+    bool fallback_used = false;      ///< the eigendecomposition pseudo-inverse gave the step
     SolveForm form = SolveForm::factor;  ///< the form actually used
     GramMode gram_mode = GramMode::structured;
-    double solve_residual = 0;  ///< |K alpha - rhs| / |rhs| of the damped system
-    double step_norm = 0;       ///< |eta d|
+    double solve_residual = 0;    ///< |K alpha - rhs| / |rhs| of the damped system
+    double learning_rate = 0;     ///< eta actually used (smaller than asked when the guard acted)
+    bool step_limited = false;    ///< the step guard shortened the step
+    double step_norm = 0;         ///< |eta d|
+    double output_change = 0;     ///< eta sqrt(d^T F d): RMS change of the outputs, loss metric
     struct Seconds {
         double forward = 0, gram = 0, solve = 0, direction = 0, total = 0;
     } seconds;
@@ -42,20 +67,40 @@ public:
         double damping = 1e-3;       ///< lambda >= 0 (parameter space; n lambda on the Gram side)
         GramMode gram_mode = GramMode::structured;
         SolveForm form = SolveForm::automatic;
-        bool evaluate_after = true;  ///< evaluate the loss at the new theta (for the report)
+        bool evaluate_after = true;  ///< evaluate the loss at the new theta (always on for LM)
         bool time_stages = false;    ///< per-stage times in the report (synchronises per stage)
+
+        DampingPolicy policy = DampingPolicy::fixed;
+        DampingRule rule = DampingRule::nielsen;
+        double damping_min = 1e-12;  ///< adaptive lambda is clamped to [damping_min, damping_max]
+        double damping_max = 1e10;
+        int max_rejections = 10;     ///< tries after the first before a step gives up
+
+        int damping_raises = 3;         ///< failure ladder: raises of lambda after a failed Cholesky
+        double raise_factor = 10;       ///< ... each by this factor
+        Fallback fallback = Fallback::pseudo_inverse;  ///< ... then this, or NotPositiveDefinite
+
+        /// Step guard: eta is reduced so that |eta d| <= max_step_norm and the RMS change of the
+        /// outputs in the loss metric, eta sqrt(d^T F d), stays <= max_output_change.
+        double max_step_norm = std::numeric_limits<double>::infinity();
+        double max_output_change = std::numeric_limits<double>::infinity();
     };
     NaturalGradient() : NaturalGradient(Options{}) {}
-    /// Throws InvalidArgument for a negative, NaN or Inf learning rate or damping.
+    /// Throws InvalidArgument for a negative, NaN or Inf learning rate or damping, or other
+    /// inconsistent options (damping_min > damping_max, raise_factor <= 1, non-positive guards).
     explicit NaturalGradient(Options options);
     const Options& options() const { return options_; }
+    /// The damping the next step starts from (changes under the adaptive policy).
+    double damping() const { return damping_; }
 
-    /// theta <- theta - eta d. theta: p x 1 in the context's memory space. Synchronises once.
+    /// theta <- theta - eta d. theta: p x 1 in the context's memory space. Synchronises.
     StepReport step(Context& ctx, const Mlp& model, MatrixView<T> theta, const Batch<T>& batch,
                     Loss loss);
 
 private:
     Options options_;
+    double damping_;
+    double nu_ = 2;  // Nielsen's growth factor for consecutive rejections
 };
 
 template <class T>
@@ -69,7 +114,7 @@ public:
     explicit GradientDescent(Options options);
     const Options& options() const { return options_; }
 
-    /// theta <- theta - eta grad L. Synchronises once.
+    /// theta <- theta - eta grad L. Synchronises.
     StepReport step(Context& ctx, const Mlp& model, MatrixView<T> theta, const Batch<T>& batch,
                     Loss loss);
 

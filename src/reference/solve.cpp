@@ -38,7 +38,6 @@ std::int64_t cholesky_solve(Context& /*ctx*/, MatrixView<T> g, MatrixView<const 
         // Trailing update a[c:, c] -= L[c, j] L[c:, j] for c > j (lower triangle, contiguous).
         for (std::int64_t c = j + 1; c < n; ++c) {
             const double l_cj = col_j[c];
-            if (l_cj == 0.0) continue;
             double* col_c = l.data() + c * n;
             for (std::int64_t i = c; i < n; ++i) col_c[i] -= l_cj * col_j[i];
         }
