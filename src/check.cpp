@@ -1,5 +1,6 @@
-// Argument checks shared by every public function (see check.hpp). Finiteness and label checks run on
-// the context's backend (a device reduction for CUDA), so they cost one pass and one synchronisation.
+// Argument checks shared by every public function (see check.hpp). Finiteness and label checks run
+// on the context's backend (a device reduction for CUDA), so they cost one pass and one
+// synchronisation.
 #include "check.hpp"
 
 #include <cmath>
@@ -26,14 +27,14 @@ template <class T>
 void check_matrix(const Context& ctx, const char* fn, const char* arg, MatrixView<const T> v,
                   std::int64_t rows, std::int64_t cols, const char* what) {
     if (v.rows != rows || v.cols != cols) {
-        throw InvalidArgument(message(fn, arg,
-                                      "must be " + shape(rows, cols) + " (" + what + "), got " +
-                                          shape(v.rows, v.cols)));
+        throw InvalidArgument(message(
+            fn, arg,
+            "must be " + shape(rows, cols) + " (" + what + "), got " + shape(v.rows, v.cols)));
     }
     if (v.rows < 0 || v.cols < 0 || v.ld < (v.rows > 1 ? v.rows : 1)) {
-        throw InvalidArgument(message(fn, arg,
-                                      "has leading dimension " + std::to_string(v.ld) + " < rows " +
-                                          std::to_string(v.rows)));
+        throw InvalidArgument(message(
+            fn, arg,
+            "has leading dimension " + std::to_string(v.ld) + " < rows " + std::to_string(v.rows)));
     }
     if (!v.empty() && v.data == nullptr) {
         throw InvalidArgument(message(fn, arg, "is " + shape(v.rows, v.cols) + " but null"));
@@ -52,12 +53,12 @@ void check_finite(Context& ctx, const char* fn, const char* arg, MatrixView<cons
     const NonFiniteCount c = NGD_STAGE(ctx, count_nonfinite<T>, ctx, v);
     if (c.count > 0) {
         const std::int64_t r = c.first % v.rows, col = c.first / v.rows;
-        throw NonFiniteInput(message(fn, arg,
-                                     "(" + shape(v.rows, v.cols) + ") holds " +
-                                         std::to_string(c.count) +
-                                         " NaN/Inf entries, the first at (" + std::to_string(r) +
-                                         ", " + std::to_string(col) + ")"),
-                             c.count, c.first);
+        throw NonFiniteInput(
+            message(fn, arg,
+                    "(" + shape(v.rows, v.cols) + ") holds " + std::to_string(c.count) +
+                        " NaN/Inf entries, the first at (" + std::to_string(r) + ", " +
+                        std::to_string(col) + ")"),
+            c.count, c.first);
     }
 }
 
@@ -86,8 +87,8 @@ void check_inputs(Context& ctx, const char* fn, const Mlp& model, MatrixView<con
     check_finite<T>(ctx, fn, "inputs", inputs);
     if (model.selects_output_row()) {
         check_matrix<T>(ctx, fn, "output_rows", output_rows, 1, inputs.cols, "1 x n row indices");
-        const std::int64_t bad = NGD_STAGE(ctx, first_invalid_index<T>, ctx, output_rows,
-                                           model.n_last());
+        const std::int64_t bad =
+            NGD_STAGE(ctx, first_invalid_index<T>, ctx, output_rows, model.n_last());
         if (bad >= 0) {
             throw InvalidArgument(message(fn, "output_rows",
                                           "entry " + std::to_string(bad) +
@@ -118,11 +119,10 @@ void check_targets(Context& ctx, const char* fn, Loss loss, std::int64_t k, std:
             const std::int64_t limit = logistic ? 2 : k;
             const std::int64_t bad = NGD_STAGE(ctx, first_invalid_index<T>, ctx, targets, limit);
             if (bad >= 0) {
-                throw InvalidArgument(message(fn, "targets",
-                                              "label " + std::to_string(bad) +
-                                                  " is not an integer in [0, " +
-                                                  std::to_string(limit) + ") for " +
-                                                  to_string(loss) + " loss"));
+                throw InvalidArgument(
+                    message(fn, "targets",
+                            "label " + std::to_string(bad) + " is not an integer in [0, " +
+                                std::to_string(limit) + ") for " + to_string(loss) + " loss"));
             }
             return;
         }
@@ -133,20 +133,21 @@ template <class T>
 void check_batch(Context& ctx, const char* fn, const Mlp& model, const Batch<T>& batch, Loss loss) {
     const std::int64_t k = model.n_outputs();
     if (loss == Loss::logistic && k != 1) {
-        throw InvalidArgument(message(fn, "loss",
-                                      "logistic loss needs a model with one output, the model has " +
-                                          std::to_string(k)));
+        throw InvalidArgument(message(
+            fn, "loss",
+            "logistic loss needs a model with one output, the model has " + std::to_string(k)));
     }
     if (loss == Loss::softmax_cross_entropy && k < 2) {
         throw InvalidArgument(message(fn, "loss",
                                       "softmax cross-entropy needs a model with >= 2 outputs, the "
-                                      "model has " + std::to_string(k)));
+                                      "model has " +
+                                          std::to_string(k)));
     }
     check_inputs<T>(ctx, fn, model, batch.inputs, batch.output_rows);
     check_targets<T>(ctx, fn, loss, k, batch.inputs.cols, batch.targets);
 }
 
-#define NGD_INSTANTIATE_CHECKS(T)                                                                 \
+#define NGD_INSTANTIATE_CHECKS(T)                                                                \
     template void check_matrix<T>(const Context&, const char*, const char*, MatrixView<const T>, \
                                   std::int64_t, std::int64_t, const char*);                      \
     template void check_finite<T>(Context&, const char*, const char*, MatrixView<const T>);      \

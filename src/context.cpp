@@ -1,5 +1,8 @@
 // Context construction and backend selection, memory allocation for Matrix, and explicit copies
-// between memory spaces. CUDA specifics live behind src/device.hpp (kernels/context.cu or the stub).
+// between memory spaces. CUDA specifics live behind src/device.hpp (kernels/context.cu or the
+// stub).
+#include "ngd/context.hpp"
+
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -7,7 +10,6 @@
 
 #include "check.hpp"
 #include "device.hpp"
-#include "ngd/context.hpp"
 #include "ngd/error.hpp"
 
 namespace ngd {
@@ -53,9 +55,9 @@ void* allocate(MemorySpace space, std::size_t bytes) {
     if (space == MemorySpace::device) return cuda::allocate(bytes);
     void* p = std::malloc(bytes);
     if (p == nullptr) {
-        throw OutOfMemory("ngd::Matrix: host allocation of " + std::to_string(bytes) +
-                              " bytes failed",
-                          static_cast<std::int64_t>(bytes), 0);
+        throw OutOfMemory(
+            "ngd::Matrix: host allocation of " + std::to_string(bytes) + " bytes failed",
+            static_cast<std::int64_t>(bytes), 0);
     }
     return p;
 }

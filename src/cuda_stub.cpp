@@ -1,6 +1,7 @@
-// Stand-in for the CUDA backend in a build without CUDA (NGD_WITH_CUDA=OFF): every entry point throws
-// ngd::NotCompiled, so the library links and behaves the same way, and Context::cuda() says why.
-// No CUDA context can be created in such a build, so the stages below are never reached in practice.
+// Stand-in for the CUDA backend in a build without CUDA (NGD_WITH_CUDA=OFF): every entry point
+// throws ngd::NotCompiled, so the library links and behaves the same way, and Context::cuda() says
+// why. No CUDA context can be created in such a build, so the stages below are never reached in
+// practice.
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -128,41 +129,41 @@ void pseudo_inverse_scale(Context&, std::int64_t, const T*, T, T*) {
 }
 
 // Explicit instantiations, float and double, in the order of stage_signatures.inc.
-#define NGD_STUB_INSTANTIATE(T)                                                                   \
-    template void forward<T>(Context&, const Mlp&, const T*, MatrixView<const T>,                \
-                             MatrixView<const T>, ForwardState<T>&);                             \
-    template void loss_factors<T>(Context&, Loss, MatrixView<const T>, MatrixView<const T>,      \
-                                  LossFactors<T>&);                                              \
-    template void backprop_seeds<T>(Context&, const Mlp&, const T*, const ForwardState<T>&,      \
-                                    MatrixView<const T>, MatrixView<const T>,                    \
-                                    std::vector<Matrix<T>>&);                                    \
-    template void gram_structured<T>(Context&, const Mlp&, MatrixView<const T>,                  \
-                                     const ForwardState<T>&, const std::vector<Matrix<T>>&,      \
-                                     MatrixView<T>);                                             \
-    template void jacobian_block<T>(Context&, const Mlp&, MatrixView<const T>,                   \
-                                    const ForwardState<T>&, const std::vector<Matrix<T>>&,       \
-                                    std::int64_t, MatrixView<T>);                                \
-    template void syrk_lower<T>(Context&, MatrixView<const T>, T, MatrixView<T>);                \
-    template std::int64_t cholesky_solve<T>(Context&, MatrixView<T>, MatrixView<const T>,        \
-                                            MatrixView<T>);                                      \
-    template void transpose_product<T>(Context&, const Mlp&, const T*, MatrixView<const T>,      \
-                                       const ForwardState<T>&, MatrixView<const T>,              \
-                                       MatrixView<const T>, MatrixView<const T>, T*);            \
-    template void apply_factor<T>(Context&, MatrixView<const T>, MatrixView<const T>,            \
-                                  MatrixView<T>);                                                \
-    template void gemv<T>(Context&, bool, MatrixView<const T>, const T*, T*);                    \
-    template void symv_lower<T>(Context&, MatrixView<const T>, const T*, T*);                    \
-    template void symmetrize<T>(Context&, MatrixView<T>);                                        \
-    template NonFiniteCount count_nonfinite<T>(Context&, MatrixView<const T>);                   \
-    template std::int64_t first_invalid_index<T>(Context&, MatrixView<const T>, std::int64_t);   \
-    template void axpby<T>(Context&, std::int64_t, T, const T*, T, T*);                          \
-    template double dot<T>(Context&, std::int64_t, const T*, const T*);                          \
-    template void copy_vector<T>(Context&, std::int64_t, const T*, T*);                          \
-    template void copy_matrix<T>(Context&, MatrixView<const T>, MatrixView<T>);                  \
-    template void multiply<T>(Context&, std::int64_t, const T*, const T*, T*);                   \
-    template void fill<T>(Context&, std::int64_t, T, T*);                                        \
-    template double trace<T>(Context&, MatrixView<const T>);                                     \
-    template std::int64_t symmetric_eigen<T>(Context&, MatrixView<T>, MatrixView<const T>, T*);  \
+#define NGD_STUB_INSTANTIATE(T)                                                                 \
+    template void forward<T>(Context&, const Mlp&, const T*, MatrixView<const T>,               \
+                             MatrixView<const T>, ForwardState<T>&);                            \
+    template void loss_factors<T>(Context&, Loss, MatrixView<const T>, MatrixView<const T>,     \
+                                  LossFactors<T>&);                                             \
+    template void backprop_seeds<T>(Context&, const Mlp&, const T*, const ForwardState<T>&,     \
+                                    MatrixView<const T>, MatrixView<const T>,                   \
+                                    std::vector<Matrix<T>>&);                                   \
+    template void gram_structured<T>(Context&, const Mlp&, MatrixView<const T>,                 \
+                                     const ForwardState<T>&, const std::vector<Matrix<T>>&,     \
+                                     MatrixView<T>);                                            \
+    template void jacobian_block<T>(Context&, const Mlp&, MatrixView<const T>,                  \
+                                    const ForwardState<T>&, const std::vector<Matrix<T>>&,      \
+                                    std::int64_t, MatrixView<T>);                               \
+    template void syrk_lower<T>(Context&, MatrixView<const T>, T, MatrixView<T>);               \
+    template std::int64_t cholesky_solve<T>(Context&, MatrixView<T>, MatrixView<const T>,       \
+                                            MatrixView<T>);                                     \
+    template void transpose_product<T>(Context&, const Mlp&, const T*, MatrixView<const T>,     \
+                                       const ForwardState<T>&, MatrixView<const T>,             \
+                                       MatrixView<const T>, MatrixView<const T>, T*);           \
+    template void apply_factor<T>(Context&, MatrixView<const T>, MatrixView<const T>,           \
+                                  MatrixView<T>);                                               \
+    template void gemv<T>(Context&, bool, MatrixView<const T>, const T*, T*);                   \
+    template void symv_lower<T>(Context&, MatrixView<const T>, const T*, T*);                   \
+    template void symmetrize<T>(Context&, MatrixView<T>);                                       \
+    template NonFiniteCount count_nonfinite<T>(Context&, MatrixView<const T>);                  \
+    template std::int64_t first_invalid_index<T>(Context&, MatrixView<const T>, std::int64_t);  \
+    template void axpby<T>(Context&, std::int64_t, T, const T*, T, T*);                         \
+    template double dot<T>(Context&, std::int64_t, const T*, const T*);                         \
+    template void copy_vector<T>(Context&, std::int64_t, const T*, T*);                         \
+    template void copy_matrix<T>(Context&, MatrixView<const T>, MatrixView<T>);                 \
+    template void multiply<T>(Context&, std::int64_t, const T*, const T*, T*);                  \
+    template void fill<T>(Context&, std::int64_t, T, T*);                                       \
+    template double trace<T>(Context&, MatrixView<const T>);                                    \
+    template std::int64_t symmetric_eigen<T>(Context&, MatrixView<T>, MatrixView<const T>, T*); \
     template void pseudo_inverse_scale<T>(Context&, std::int64_t, const T*, T, T*);
 NGD_STUB_INSTANTIATE(float)
 NGD_STUB_INSTANTIATE(double)

@@ -1,5 +1,8 @@
 // Mlp: layer geometry, parameter offsets, the presets of the two seed papers, and a deterministic
-// initialisation (splitmix64 + Box-Muller, so the same seed gives the same theta on every platform).
+// initialisation (splitmix64 + Box-Muller, so the same seed gives the same theta on every
+// platform).
+#include "ngd/model.hpp"
+
 #include <cmath>
 #include <cstdint>
 #include <sstream>
@@ -9,17 +12,21 @@
 
 #include "check.hpp"
 #include "ngd/error.hpp"
-#include "ngd/model.hpp"
 
 namespace ngd {
 
 const char* to_string(Activation a) {
     switch (a) {
-        case Activation::identity: return "identity";
-        case Activation::relu: return "relu";
-        case Activation::tanh: return "tanh";
-        case Activation::softplus: return "softplus";
-        case Activation::gelu: return "gelu";
+        case Activation::identity:
+            return "identity";
+        case Activation::relu:
+            return "relu";
+        case Activation::tanh:
+            return "tanh";
+        case Activation::softplus:
+            return "softplus";
+        case Activation::gelu:
+            return "gelu";
     }
     return "unknown";
 }
@@ -32,8 +39,8 @@ Mlp::Mlp(std::int64_t n_inputs, std::vector<Layer> layers, Parameterization para
       output_scale_(output_scale) {
     const char* fn = "ngd::Mlp::Mlp";
     if (n_inputs_ < 1) {
-        throw InvalidArgument(detail::message(fn, "n_inputs", "must be >= 1, got " +
-                                                                  std::to_string(n_inputs_)));
+        throw InvalidArgument(
+            detail::message(fn, "n_inputs", "must be >= 1, got " + std::to_string(n_inputs_)));
     }
     if (layers_.empty()) throw InvalidArgument(detail::message(fn, "layers", "must not be empty"));
     if (!std::isfinite(output_scale_) || output_scale_ <= 0) {
@@ -44,16 +51,17 @@ Mlp::Mlp(std::int64_t n_inputs, std::vector<Layer> layers, Parameterization para
     for (std::size_t l = 0; l < layers_.size(); ++l) {
         const Layer& layer = layers_[l];
         if (layer.n_out < 1) {
-            throw InvalidArgument(detail::message(
-                fn, "layers[" + std::to_string(l) + "].n_out",
-                "must be >= 1, got " + std::to_string(layer.n_out)));
+            throw InvalidArgument(
+                detail::message(fn, "layers[" + std::to_string(l) + "].n_out",
+                                "must be >= 1, got " + std::to_string(layer.n_out)));
         }
         if (!std::isfinite(layer.init_scale)) {
             throw InvalidArgument(detail::message(
                 fn, "layers[" + std::to_string(l) + "].init_scale", "must be finite"));
         }
         offsets_.push_back(offset);
-        offset += layer.n_out * fan_in(static_cast<std::int64_t>(l)) + (layer.bias ? layer.n_out : 0);
+        offset +=
+            layer.n_out * fan_in(static_cast<std::int64_t>(l)) + (layer.bias ? layer.n_out : 0);
     }
     n_params_ = offset;
 }
@@ -91,8 +99,8 @@ std::string Mlp::describe() const {
     std::ostringstream s;
     s << n_inputs_;
     for (const Layer& layer : layers_) {
-        s << "-" << layer.n_out << "(" << to_string(layer.activation) << (layer.bias ? "" : ",nobias")
-          << (layer.trainable ? "" : ",frozen") << ")";
+        s << "-" << layer.n_out << "(" << to_string(layer.activation)
+          << (layer.bias ? "" : ",nobias") << (layer.trainable ? "" : ",frozen") << ")";
     }
     s << (parameterization_ == Parameterization::ntk ? ", ntk" : ", standard");
     if (output_scale_ != 1.0) s << ", output scale " << output_scale_;
@@ -130,18 +138,23 @@ Matrix<T> Mlp::init(std::uint64_t seed) const {
         const Layer& layer = layers_[l];
         // Each layer draws from its own stream, so changing one layer leaves the others' values.
         SplitMix64 rng{seed * 0x100000001B3ull + std::uint64_t(l) * 0x9E3779B97F4A7C15ull + 1};
-        const double scale = layer.init_scale >= 0
-                                 ? layer.init_scale
-                                 : (parameterization_ == Parameterization::ntk
-                                        ? 1.0
-                                        : 1.0 / std::sqrt(double(fan_in(l))));
+        const double scale = layer.init_scale >= 0 ? layer.init_scale
+                                                   : (parameterization_ == Parameterization::ntk
+                                                          ? 1.0
+                                                          : 1.0 / std::sqrt(double(fan_in(l))));
         const std::int64_t n_weights = layer.n_out * fan_in(l);
         T* w = theta.data() + offsets_[l];
         for (std::int64_t i = 0; i < n_weights; ++i) {
             switch (layer.init) {
-                case Init::gaussian: w[i] = T(scale * rng.normal()); break;
-                case Init::sign: w[i] = T((rng.next() >> 63) ? scale : -scale); break;
-                case Init::zero: w[i] = T(0); break;
+                case Init::gaussian:
+                    w[i] = T(scale * rng.normal());
+                    break;
+                case Init::sign:
+                    w[i] = T((rng.next() >> 63) ? scale : -scale);
+                    break;
+                case Init::zero:
+                    w[i] = T(0);
+                    break;
             }
         }
         // Biases start at zero (Matrix host memory is zero-initialised).
@@ -181,8 +194,8 @@ Mlp matrix_factorization(std::int64_t d, std::int64_t depth, double init_scale) 
         throw InvalidArgument(detail::message("ngd::matrix_factorization", "depth",
                                               "must be >= 1, got " + std::to_string(depth)));
     }
-    std::vector<Layer> layers(depth,
-                              Layer{d, Activation::identity, false, true, Init::gaussian, init_scale});
+    std::vector<Layer> layers(
+        depth, Layer{d, Activation::identity, false, true, Init::gaussian, init_scale});
     Mlp model(d, std::move(layers));
     model.select_output_row(true);
     return model;

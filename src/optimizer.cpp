@@ -55,9 +55,12 @@ Matrix<T> take_step(Context& ctx, const Mlp& model, MatrixView<const T> theta,
 
 const char* to_string(Rung rung) {
     switch (rung) {
-        case Rung::cholesky: return "cholesky";
-        case Rung::raised_damping: return "raised_damping";
-        case Rung::pseudo_inverse: return "pseudo_inverse";
+        case Rung::cholesky:
+            return "cholesky";
+        case Rung::raised_damping:
+            return "raised_damping";
+        case Rung::pseudo_inverse:
+            return "pseudo_inverse";
     }
     return "unknown";
 }
@@ -77,13 +80,13 @@ NaturalGradient<T>::NaturalGradient(Options options)
                                                   std::to_string(options.damping_max)));
     }
     if (!(options.raise_factor > 1) || !std::isfinite(options.raise_factor)) {
-        throw InvalidArgument(detail::message(fn, "options.raise_factor",
-                                              "must be finite and > 1, got " +
-                                                  std::to_string(options.raise_factor)));
+        throw InvalidArgument(
+            detail::message(fn, "options.raise_factor",
+                            "must be finite and > 1, got " + std::to_string(options.raise_factor)));
     }
     if (options.damping_raises < 0 || options.max_rejections < 0) {
-        throw InvalidArgument(detail::message(fn, "options.damping_raises/max_rejections",
-                                              "must be >= 0"));
+        throw InvalidArgument(
+            detail::message(fn, "options.damping_raises/max_rejections", "must be >= 0"));
     }
     if (!(options.max_step_norm > 0) || !(options.max_output_change > 0)) {
         throw InvalidArgument(detail::message(fn, "options.max_step_norm/max_output_change",
@@ -105,8 +108,7 @@ StepReport NaturalGradient<T>::step(Context& ctx, const Mlp& model, MatrixView<T
 
     // Everything that does not depend on lambda, once; every try below reuses the Gram matrix.
     const DirectionOptions dopt{options_.gram_mode, options_.form};
-    detail::GramSystem<T> system(ctx, fn, model, theta_in, batch, loss, dopt,
-                                 options_.time_stages);
+    detail::GramSystem<T> system(ctx, fn, model, theta_in, batch, loss, dopt, options_.time_stages);
     const detail::Ladder ladder{options_.damping_raises, options_.raise_factor,
                                 options_.fallback == Fallback::pseudo_inverse};
     const bool adaptive = options_.policy == DampingPolicy::levenberg_marquardt;
@@ -119,8 +121,7 @@ StepReport NaturalGradient<T>::step(Context& ctx, const Mlp& model, MatrixView<T
     r.seconds.gram = system.seconds_gram();
     double lambda = damping_;
     for (;;) {
-        detail::Solution<T> s =
-            system.solve(lambda, ladder, r.seconds.solve, r.seconds.direction);
+        detail::Solution<T> s = system.solve(lambda, ladder, r.seconds.solve, r.seconds.direction);
         r.cholesky_tries += s.cholesky_tries;
         if (s.cholesky_info != 0) r.cholesky_info = s.cholesky_info;
         r.damping = s.damping;

@@ -1,5 +1,5 @@
-// The NGD pipeline (DESIGN.md section 2) on either backend: every step is a stage call, so this file
-// reads as the math. See pipeline.hpp.
+// The NGD pipeline (DESIGN.md section 2) on either backend: every step is a stage call, so this
+// file reads as the math. See pipeline.hpp.
 #include "pipeline.hpp"
 
 #include <algorithm>
@@ -37,18 +37,21 @@ void build_gram(Context& ctx, const Mlp& model, MatrixView<const T> x, const For
 
 namespace {
 
-[[noreturn]] void throw_not_positive_definite(const char* fn, std::int64_t info,
-                                              std::int64_t order, double shift) {
+[[noreturn]] void throw_not_positive_definite(const char* fn, std::int64_t info, std::int64_t order,
+                                              double shift) {
     const std::string head = std::string(fn) + ": the damped system (order " +
-                             std::to_string(order) + ", diagonal shift n*lambda = " +
-                             std::to_string(shift) + ") ";
+                             std::to_string(order) +
+                             ", diagonal shift n*lambda = " + std::to_string(shift) + ") ";
     if (info > 0) {
-        throw NotPositiveDefinite(head + "is not positive definite: Cholesky failed at leading "
-                                         "minor " + std::to_string(info),
+        throw NotPositiveDefinite(head +
+                                      "is not positive definite: Cholesky failed at leading "
+                                      "minor " +
+                                      std::to_string(info),
                                   info, order, shift);
     }
-    throw NotPositiveDefinite(head + "gave a non-finite Cholesky factor or solution (overflow, "
-                                     "or numerically indefinite)",
+    throw NotPositiveDefinite(head +
+                                  "gave a non-finite Cholesky factor or solution (overflow, "
+                                  "or numerically indefinite)",
                               info, order, shift);
 }
 
@@ -78,9 +81,9 @@ void solve_or_throw(Context& ctx, const char* fn, MatrixView<T> g, MatrixView<co
 }
 
 template <class T>
-GramSystem<T>::GramSystem(Context& ctx, const char* fn, const Mlp& model,
-                          MatrixView<const T> theta, const Batch<T>& batch, Loss loss,
-                          const DirectionOptions& options, bool time_stages)
+GramSystem<T>::GramSystem(Context& ctx, const char* fn, const Mlp& model, MatrixView<const T> theta,
+                          const Batch<T>& batch, Loss loss, const DirectionOptions& options,
+                          bool time_stages)
     : ctx_(ctx),
       fn_(fn),
       model_(model),
@@ -96,11 +99,24 @@ GramSystem<T>::GramSystem(Context& ctx, const char* fn, const Mlp& model,
     // Forward pass and loss factors.
     double t0 = now_seconds();
     NGD_STAGE(ctx, forward<T>, ctx, model, theta.data, batch.inputs, batch.output_rows, state_);
+    // Finite theta and inputs can still overflow in the forward pass (entries near the type's
+    // limits): say so here rather than let NaN reach the solver.
+    const NonFiniteCount bad = NGD_STAGE(ctx, count_nonfinite<T>, ctx, state_.outputs.const_view());
+    if (bad.count > 0) {
+        throw NonFiniteInput(std::string(fn) + ": the model's outputs (" +
+                                 shape(state_.outputs.rows(), state_.outputs.cols()) + ") hold " +
+                                 std::to_string(bad.count) +
+                                 " NaN/Inf entries: the forward pass overflowed for these "
+                                 "parameters and inputs (first at linear index " +
+                                 std::to_string(bad.first) + ")",
+                             bad.count, bad.first);
+    }
     NGD_STAGE(ctx, loss_factors<T>, ctx, loss, state_.outputs.const_view(), batch.targets,
               factors_);
 
-    // The system: factor form (M, u, n lambda I) or natural-residual form (I, rho, n lambda H^{-1}).
-    // Automatic falls back to the factor form where H^{-1} overflows the type (huge margins).
+    // The system: factor form (M, u, n lambda I) or natural-residual form (I, rho, n lambda
+    // H^{-1}). Automatic falls back to the factor form where H^{-1} overflows the type (huge
+    // margins).
     form_ = choose_form(fn, loss, options.form);
     if (form_ == SolveForm::natural_residual && loss == Loss::logistic &&
         NGD_STAGE(ctx, count_nonfinite<T>, ctx, factors_.curvature_inverse.const_view()).count >
@@ -114,8 +130,8 @@ GramSystem<T>::GramSystem(Context& ctx, const char* fn, const Mlp& model,
     }
     natural_ = form_ == SolveForm::natural_residual;
     // Squared loss has M = I: both forms are the same system, with no factor to apply.
-    factor_ = natural_ || loss == Loss::squared ? MatrixView<const T>()
-                                                : factors_.factor.const_view();
+    factor_ =
+        natural_ || loss == Loss::squared ? MatrixView<const T>() : factors_.factor.const_view();
     rhs_ = natural_ ? &factors_.natural_residual : &factors_.residual;
     mark(seconds_forward_, t0);
 
@@ -174,11 +190,10 @@ void GramSystem<T>::pseudo_inverse_solve(double damping, Matrix<T>& alpha) {
     const std::int64_t info =
         NGD_STAGE(ctx_, symmetric_eigen<T>, ctx_, work_.view(), shift_.const_view(), w.data());
     if (info != 0) {
-        throw NotPositiveDefinite(std::string(fn_) +
-                                      ": the eigendecomposition fallback did not converge (info " +
-                                      std::to_string(info) + ", order " + std::to_string(big_n_) +
-                                      ")",
-                                  info, big_n_, double(n_) * damping);
+        throw NotPositiveDefinite(
+            std::string(fn_) + ": the eigendecomposition fallback did not converge (info " +
+                std::to_string(info) + ", order " + std::to_string(big_n_) + ")",
+            info, big_n_, double(n_) * damping);
     }
     const Matrix<T> w_host = to_host<T>(ctx_, w.const_view());
     const double largest =
@@ -217,7 +232,8 @@ Solution<T> GramSystem<T>::solve(double damping, const Ladder& ladder, double& s
             lambda *= ladder.factor;
         } else {
             if (mean_diagonal_ == 0) {
-                mean_diagonal_ = NGD_STAGE(ctx_, trace<T>, ctx_, gram_.const_view()) / double(big_n_);
+                mean_diagonal_ =
+                    NGD_STAGE(ctx_, trace<T>, ctx_, gram_.const_view()) / double(big_n_);
             }
             const double scale = mean_diagonal_ > 0 ? mean_diagonal_ : 1.0;
             lambda = std::sqrt(std::numeric_limits<T>::epsilon()) * scale / double(n_);
@@ -230,8 +246,8 @@ Solution<T> GramSystem<T>::solve(double damping, const Ladder& ladder, double& s
     t0 = now_seconds();
     s.d = Matrix<T>(model_.n_params(), 1, space);
     const MatrixView<const T> coeff(alpha.data(), k_, n_, space);
-    NGD_STAGE(ctx_, transpose_product<T>, ctx_, model_, theta_.data, batch_.inputs, state_,
-              factor_, batch_.output_rows, coeff, s.d.data());
+    NGD_STAGE(ctx_, transpose_product<T>, ctx_, model_, theta_.data, batch_.inputs, state_, factor_,
+              batch_.output_rows, coeff, s.d.data());
     mark(seconds_direction, t0);
 
     // Report: w = G alpha; residual |w + shift.alpha - rhs| / |rhs|; grad L . d = rhs_e . w / n
@@ -254,12 +270,11 @@ Solution<T> GramSystem<T>::solve(double damping, const Ladder& ladder, double& s
     return s;
 }
 
-#define NGD_INSTANTIATE_PIPELINE(T)                                                               \
-    template void build_gram<T>(Context&, const Mlp&, MatrixView<const T>,                       \
-                                const ForwardState<T>&, const std::vector<Matrix<T>>&, GramMode, \
-                                MatrixView<T>);                                                  \
-    template void solve_or_throw<T>(Context&, const char*, MatrixView<T>, MatrixView<const T>,   \
-                                    MatrixView<T>, double);                                      \
+#define NGD_INSTANTIATE_PIPELINE(T)                                                                \
+    template void build_gram<T>(Context&, const Mlp&, MatrixView<const T>, const ForwardState<T>&, \
+                                const std::vector<Matrix<T>>&, GramMode, MatrixView<T>);           \
+    template void solve_or_throw<T>(Context&, const char*, MatrixView<T>, MatrixView<const T>,     \
+                                    MatrixView<T>, double);                                        \
     template class GramSystem<T>;
 NGD_INSTANTIATE_PIPELINE(float)
 NGD_INSTANTIATE_PIPELINE(double)

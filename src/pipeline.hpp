@@ -1,7 +1,8 @@
-// The NGD pipeline shared by ngd::direction and NaturalGradient::step. GramSystem does everything that
-// does not depend on the damping (forward, loss factors, seeds, the Gram matrix) once; solve() then
-// gives the direction for any damping with the Gram reused (only the factorization is redone), walking
-// the failure ladder of DESIGN.md section 4 when asked. Arguments are checked by the callers.
+// The NGD pipeline shared by ngd::direction and NaturalGradient::step. GramSystem does everything
+// that does not depend on the damping (forward, loss factors, seeds, the Gram matrix) once; solve()
+// then gives the direction for any damping with the Gram reused (only the factorization is redone),
+// walking the failure ladder of DESIGN.md section 4 when asked. Arguments are checked by the
+// callers.
 #pragma once
 
 #include <cstdint>
@@ -15,15 +16,15 @@
 
 namespace ngd::detail {
 
-/// Lower triangle of A A^T (N x N) from the seeds, structured or through explicit column blocks of A
-/// sized by ctx.memory_budget().
+/// Lower triangle of A A^T (N x N) from the seeds, structured or through explicit column blocks of
+/// A sized by ctx.memory_budget().
 template <class T>
 void build_gram(Context& ctx, const Mlp& model, MatrixView<const T> x, const ForwardState<T>& state,
                 const std::vector<Matrix<T>>& seeds, GramMode mode, MatrixView<T> g);
 
 /// What to do when Cholesky fails: raise the damping `raises` times by `factor` (from 0, the first
-/// raise is sqrt(eps) times the Gram's mean diagonal), then the eigendecomposition pseudo-inverse if
-/// `pseudo_inverse`, else throw NotPositiveDefinite.
+/// raise is sqrt(eps) times the Gram's mean diagonal), then the eigendecomposition pseudo-inverse
+/// if `pseudo_inverse`, else throw NotPositiveDefinite.
 struct Ladder {
     int raises = 0;
     double factor = 10;
@@ -32,8 +33,8 @@ struct Ladder {
 
 template <class T>
 struct Solution {
-    Matrix<T> d;                ///< p x 1, in the context's memory space
-    double damping = 0;         ///< lambda actually used (raised by the ladder)
+    Matrix<T> d;         ///< p x 1, in the context's memory space
+    double damping = 0;  ///< lambda actually used (raised by the ladder)
     int cholesky_tries = 0;
     std::int64_t cholesky_info = 0;  ///< info of the last failed factorization, 0 if none failed
     bool fallback_used = false;
@@ -44,24 +45,24 @@ struct Solution {
 
 template <class T>
 class GramSystem {
-public:
+  public:
     /// Forward pass, loss factors, choice of form, seeds and Gram at theta. Throws InvalidArgument
     /// when `options.form` does not fit the loss.
     GramSystem(Context& ctx, const char* fn, const Mlp& model, MatrixView<const T> theta,
-               const Batch<T>& batch, Loss loss, const DirectionOptions& options,
-               bool time_stages);
+               const Batch<T>& batch, Loss loss, const DirectionOptions& options, bool time_stages);
 
     double loss() const { return factors_.value; }
     SolveForm form() const { return form_; }
     double seconds_forward() const { return seconds_forward_; }
     double seconds_gram() const { return seconds_gram_; }
 
-    /// The direction for damping lambda (>= 0), with the ladder. Throws NotPositiveDefinite when the
-    /// ladder is exhausted. Adds the solve and direction times to `seconds_solve`/`seconds_direction`.
+    /// The direction for damping lambda (>= 0), with the ladder. Throws NotPositiveDefinite when
+    /// the ladder is exhausted. Adds the solve and direction times to
+    /// `seconds_solve`/`seconds_direction`.
     Solution<T> solve(double damping, const Ladder& ladder, double& seconds_solve,
                       double& seconds_direction);
 
-private:
+  private:
     // (g + diag(shift(lambda))) alpha = rhs into alpha; returns info (0 ok, > 0, or -1 non-finite).
     std::int64_t try_cholesky(double damping, Matrix<T>& alpha);
     void pseudo_inverse_solve(double damping, Matrix<T>& alpha);

@@ -1,21 +1,25 @@
 // The public stage functions of ngd/stages.hpp and ngd/loss.hpp: check every argument, then run the
 // stages on the context's backend. Results are allocated in the context's memory space.
+#include "ngd/stages.hpp"
+
 #include <string>
 #include <vector>
 
 #include "check.hpp"
 #include "dispatch.hpp"
 #include "ngd/error.hpp"
-#include "ngd/stages.hpp"
 #include "pipeline.hpp"
 
 namespace ngd {
 
 const char* to_string(Loss loss) {
     switch (loss) {
-        case Loss::squared: return "squared";
-        case Loss::logistic: return "logistic";
-        case Loss::softmax_cross_entropy: return "softmax_cross_entropy";
+        case Loss::squared:
+            return "squared";
+        case Loss::logistic:
+            return "logistic";
+        case Loss::softmax_cross_entropy:
+            return "softmax_cross_entropy";
     }
     return "unknown";
 }
@@ -26,9 +30,12 @@ const char* to_string(GramMode mode) {
 
 const char* to_string(SolveForm form) {
     switch (form) {
-        case SolveForm::automatic: return "automatic";
-        case SolveForm::factor: return "factor";
-        case SolveForm::natural_residual: return "natural_residual";
+        case SolveForm::automatic:
+            return "automatic";
+        case SolveForm::factor:
+            return "factor";
+        case SolveForm::natural_residual:
+            return "natural_residual";
     }
     return "unknown";
 }
@@ -38,9 +45,9 @@ LossFactors<T> loss_factors(Context& ctx, Loss loss, MatrixView<const T> outputs
                             MatrixView<const T> targets) {
     const char* fn = "ngd::loss_factors";
     if (outputs.rows < 1 || outputs.cols < 1) {
-        throw InvalidArgument(detail::message(fn, "outputs", "must be k x n with k, n >= 1, got " +
-                                                                 detail::shape(outputs.rows,
-                                                                               outputs.cols)));
+        throw InvalidArgument(detail::message(
+            fn, "outputs",
+            "must be k x n with k, n >= 1, got " + detail::shape(outputs.rows, outputs.cols)));
     }
     const std::int64_t k = outputs.rows, n = outputs.cols;
     if (loss == Loss::logistic && k != 1) {
@@ -80,8 +87,8 @@ double loss(Context& ctx, const Mlp& model, MatrixView<const T> theta, const Bat
 }
 
 template <class T>
-Matrix<T> gradient(Context& ctx, const Mlp& model, MatrixView<const T> theta,
-                   const Batch<T>& batch, Loss loss) {
+Matrix<T> gradient(Context& ctx, const Mlp& model, MatrixView<const T> theta, const Batch<T>& batch,
+                   Loss loss) {
     const char* fn = "ngd::gradient";
     detail::check_theta<T>(ctx, fn, model, theta);
     detail::check_batch<T>(ctx, fn, model, batch, loss);
@@ -165,8 +172,8 @@ Matrix<T> damped_solve(Context& ctx, MatrixView<const T> gram, double shift,
                        MatrixView<const T> rhs) {
     const char* fn = "ngd::damped_solve";
     if (gram.rows < 1) {
-        throw InvalidArgument(detail::message(fn, "gram", "must be N x N with N >= 1, got " +
-                                                              detail::shape(gram.rows, gram.cols)));
+        throw InvalidArgument(detail::message(
+            fn, "gram", "must be N x N with N >= 1, got " + detail::shape(gram.rows, gram.cols)));
     }
     const std::int64_t big_n = gram.rows;
     detail::check_matrix<T>(ctx, fn, "gram", gram, big_n, big_n, "N x N");
@@ -194,8 +201,7 @@ Matrix<T> direction(Context& ctx, const Mlp& model, MatrixView<const T> theta,
     // No ladder here: a bare direction either solves the system asked for or says why not.
     detail::GramSystem<T> system(ctx, fn, model, theta, batch, loss, options, false);
     double seconds_solve = 0, seconds_direction = 0;
-    return std::move(
-        system.solve(damping, detail::Ladder{}, seconds_solve, seconds_direction).d);
+    return std::move(system.solve(damping, detail::Ladder{}, seconds_solve, seconds_direction).d);
 }
 
 template <class T>
@@ -211,10 +217,10 @@ Matrix<T> direction_from_jacobian(Context& ctx, MatrixView<const T> jacobian,
     const std::int64_t big_n = jacobian.rows, p = jacobian.cols;
     const std::int64_t k = factor.empty() ? 1 : factor.rows;
     if (!factor.empty() && big_n % k != 0) {
-        throw InvalidArgument(detail::message(
-            fn, "factor",
-            "has k = " + std::to_string(k) + " rows, which does not divide the N = " +
-                std::to_string(big_n) + " rows of the jacobian"));
+        throw InvalidArgument(detail::message(fn, "factor",
+                                              "has k = " + std::to_string(k) +
+                                                  " rows, which does not divide the N = " +
+                                                  std::to_string(big_n) + " rows of the jacobian"));
     }
     const std::int64_t n = big_n / k;
     detail::check_matrix<T>(ctx, fn, "jacobian", jacobian, big_n, p, "N x p");
@@ -249,28 +255,27 @@ Matrix<T> direction_from_jacobian(Context& ctx, MatrixView<const T> jacobian,
     return d;
 }
 
-#define NGD_INSTANTIATE_STAGES(T)                                                                 \
-    template NGD_API LossFactors<T> loss_factors<T>(Context&, Loss, MatrixView<const T>,         \
-                                                    MatrixView<const T>);                        \
-    template NGD_API Matrix<T> forward<T>(Context&, const Mlp&, MatrixView<const T>,             \
-                                          MatrixView<const T>, MatrixView<const T>);             \
-    template NGD_API double loss<T>(Context&, const Mlp&, MatrixView<const T>, const Batch<T>&,  \
-                                    Loss);                                                       \
-    template NGD_API Matrix<T> gradient<T>(Context&, const Mlp&, MatrixView<const T>,            \
-                                           const Batch<T>&, Loss);                               \
-    template NGD_API Matrix<T> jacobian<T>(Context&, const Mlp&, MatrixView<const T>,            \
-                                           MatrixView<const T>, MatrixView<const T>);            \
-    template NGD_API Matrix<T> gram<T>(Context&, const Mlp&, MatrixView<const T>,                \
-                                       MatrixView<const T>, MatrixView<const T>, GramMode);      \
-    template NGD_API Matrix<T> gram<T>(Context&, const Mlp&, MatrixView<const T>,                \
-                                       const Batch<T>&, Loss, GramMode);                         \
-    template NGD_API Matrix<T> damped_solve<T>(Context&, MatrixView<const T>, double,            \
-                                               MatrixView<const T>);                             \
-    template NGD_API Matrix<T> direction<T>(Context&, const Mlp&, MatrixView<const T>,           \
-                                            const Batch<T>&, Loss, double, DirectionOptions);    \
-    template NGD_API Matrix<T> direction_from_jacobian<T>(Context&, MatrixView<const T>,         \
-                                                          MatrixView<const T>, double,           \
-                                                          MatrixView<const T>);
+#define NGD_INSTANTIATE_STAGES(T)                                                                  \
+    template NGD_API LossFactors<T> loss_factors<T>(Context&, Loss, MatrixView<const T>,           \
+                                                    MatrixView<const T>);                          \
+    template NGD_API Matrix<T> forward<T>(Context&, const Mlp&, MatrixView<const T>,               \
+                                          MatrixView<const T>, MatrixView<const T>);               \
+    template NGD_API double loss<T>(Context&, const Mlp&, MatrixView<const T>, const Batch<T>&,    \
+                                    Loss);                                                         \
+    template NGD_API Matrix<T> gradient<T>(Context&, const Mlp&, MatrixView<const T>,              \
+                                           const Batch<T>&, Loss);                                 \
+    template NGD_API Matrix<T> jacobian<T>(Context&, const Mlp&, MatrixView<const T>,              \
+                                           MatrixView<const T>, MatrixView<const T>);              \
+    template NGD_API Matrix<T> gram<T>(Context&, const Mlp&, MatrixView<const T>,                  \
+                                       MatrixView<const T>, MatrixView<const T>, GramMode);        \
+    template NGD_API Matrix<T> gram<T>(Context&, const Mlp&, MatrixView<const T>, const Batch<T>&, \
+                                       Loss, GramMode);                                            \
+    template NGD_API Matrix<T> damped_solve<T>(Context&, MatrixView<const T>, double,              \
+                                               MatrixView<const T>);                               \
+    template NGD_API Matrix<T> direction<T>(Context&, const Mlp&, MatrixView<const T>,             \
+                                            const Batch<T>&, Loss, double, DirectionOptions);      \
+    template NGD_API Matrix<T> direction_from_jacobian<T>(                                         \
+        Context&, MatrixView<const T>, MatrixView<const T>, double, MatrixView<const T>);
 NGD_INSTANTIATE_STAGES(float)
 NGD_INSTANTIATE_STAGES(double)
 

@@ -1,7 +1,8 @@
 // The private stage interface shared by the two backends. Each stage is declared once, in
-// stage_signatures.inc, and that list is opened in namespace ngd::reference (src/reference/, plain loops,
-// double accumulation: the oracle) and in namespace ngd::cuda (kernels/, or src/cuda_stub.cpp when CUDA
-// is not compiled). Public functions check their arguments, then switch on ctx.backend().
+// stage_signatures.inc, and that list is opened in namespace ngd::reference (src/reference/, plain
+// loops, double accumulation: the oracle) and in namespace ngd::cuda (kernels/, or
+// src/cuda_stub.cpp when CUDA is not compiled). Public functions check their arguments, then switch
+// on ctx.backend().
 //
 // Stages trust their arguments: shapes, memory spaces and finiteness are checked by the caller.
 #pragma once

@@ -1,6 +1,6 @@
 // The execution context: which backend runs the stages (the float64-accumulating CPU reference or
-// CUDA), and for CUDA the device, stream, lazily created cuBLAS/cuSOLVER handles and a workspace cache.
-// Contexts are move-only. Functions that wait for the device say so in their comment.
+// CUDA), and for CUDA the device, stream, lazily created cuBLAS/cuSOLVER handles and a workspace
+// cache. Contexts are move-only. Functions that wait for the device say so in their comment.
 #pragma once
 
 #include <cstddef>
@@ -19,7 +19,7 @@ struct CudaState;
 }
 
 class NGD_API Context {
-public:
+  public:
     /// The CPU reference backend: plain loops, double accumulation. Always available.
     static Context reference();
     /// The CUDA backend on `device`. Throws NotCompiled in a build without CUDA and
@@ -55,7 +55,7 @@ public:
     /// Internal: the CUDA state (stream, handles, workspace); null for the reference backend.
     detail::CudaState* cuda_state() const { return cuda_.get(); }
 
-private:
+  private:
     Context(Backend backend, int device);
     Backend backend_ = Backend::reference;
     int device_ = -1;

@@ -1,5 +1,5 @@
-// The error model: every failure the library reports is an ngd::Error subclass, with the function, the
-// argument and the sizes in its message. A failed call leaves the caller's data as it was.
+// The error model: every failure the library reports is an ngd::Error subclass, with the function,
+// the argument and the sizes in its message. A failed call leaves the caller's data as it was.
 #pragma once
 
 #include <cstdint>
@@ -12,32 +12,32 @@ namespace ngd {
 
 /// Base class of every exception thrown by ngd.
 class NGD_API Error : public std::runtime_error {
-public:
+  public:
     explicit Error(const std::string& what) : std::runtime_error(what) {}
 };
 
 /// A shape, a value or an option is outside what the function accepts.
 class NGD_API InvalidArgument : public Error {
-public:
+  public:
     using Error::Error;
 };
 
 /// The call needs a backend (CUDA) that this build of the library does not contain.
 class NGD_API NotCompiled : public Error {
-public:
+  public:
     using Error::Error;
 };
 
 /// CUDA is compiled in, but no usable device (or driver) is present.
 class NGD_API DeviceUnavailable : public Error {
-public:
+  public:
     using Error::Error;
 };
 
 /// An input holds NaN or Inf. `count` entries are non-finite; the first one is at `first_index`
 /// (column-major linear index) of the argument named in the message.
 class NGD_API NonFiniteInput : public Error {
-public:
+  public:
     NonFiniteInput(const std::string& what, std::int64_t count, std::int64_t first_index)
         : Error(what), count(count), first_index(first_index) {}
     std::int64_t count;
@@ -48,7 +48,7 @@ public:
 /// not positive (LAPACK convention, 1-based), for a system of `order` with diagonal shift `damping`
 /// (the last one tried, on the Gram side, i.e. n·lambda).
 class NGD_API NotPositiveDefinite : public Error {
-public:
+  public:
     NotPositiveDefinite(const std::string& what, std::int64_t info, std::int64_t order,
                         double damping)
         : Error(what), info(info), order(order), damping(damping) {}
@@ -59,7 +59,7 @@ public:
 
 /// An allocation failed: `requested` bytes were asked for, `free` bytes were free (0 if unknown).
 class NGD_API OutOfMemory : public Error {
-public:
+  public:
     OutOfMemory(const std::string& what, std::int64_t requested, std::int64_t free)
         : Error(what), requested(requested), free(free) {}
     std::int64_t requested;
@@ -68,21 +68,21 @@ public:
 
 /// A CUDA runtime call failed; `code` is the cudaError_t value.
 class NGD_API CudaError : public Error {
-public:
+  public:
     CudaError(const std::string& what, int code) : Error(what), code(code) {}
     int code;
 };
 
 /// A cuBLAS call failed; `status` is the cublasStatus_t value.
 class NGD_API CublasError : public Error {
-public:
+  public:
     CublasError(const std::string& what, int status) : Error(what), status(status) {}
     int status;
 };
 
 /// A cuSOLVER call failed; `status` is the cusolverStatus_t value.
 class NGD_API CusolverError : public Error {
-public:
+  public:
     CusolverError(const std::string& what, int status) : Error(what), status(status) {}
     int status;
 };

@@ -1,6 +1,6 @@
-// Symbol visibility for the ngd shared library. The library is built with hidden visibility; only what
-// is marked NGD_API (types whose typeinfo crosses the boundary, such as exceptions, and the explicit
-// instantiations of the stage functions) is exported.
+// Symbol visibility for the ngd shared library. The library is built with hidden visibility; only
+// what is marked NGD_API (types whose typeinfo crosses the boundary, such as exceptions, and the
+// explicit instantiations of the stage functions) is exported.
 #pragma once
 
 #if defined(_WIN32)

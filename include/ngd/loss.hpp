@@ -1,7 +1,8 @@
-// Losses and their factors (DESIGN.md section 1). L = (1/n) sum_i l(f_i, y_i); the per-sample output
-// Hessian is H_i = M_i M_i^T and the output gradient is e_i = M_i u_i.
+// Losses and their factors (DESIGN.md section 1). L = (1/n) sum_i l(f_i, y_i); the per-sample
+// output Hessian is H_i = M_i M_i^T and the output gradient is e_i = M_i u_i.
 //   squared:   l = 1/2 |f - y|^2                 M = I, u = f - y
-//   logistic:  l = log(1 + exp(-s z)), s = 2y - 1   M = sqrt(sig(m) sig(-m)), u = -s sqrt(sig(-m)/sig(m))
+//   logistic:  l = log(1 + exp(-s z)), s = 2y - 1   M = sqrt(sig(m) sig(-m)), u = -s
+//   sqrt(sig(-m)/sig(m))
 //              (k = 1, margin m = s z; everything evaluated in log space, finite for any margin)
 //   softmax cross-entropy (integer label y):     M = diag(sqrt p) - p sqrt(p)^T, u = (p - y)/sqrt p
 #pragma once
@@ -47,6 +48,6 @@ struct LossFactors {
 /// NonFiniteInput for NaN/Inf in outputs or targets.
 template <class T>
 NGD_API LossFactors<T> loss_factors(Context& ctx, Loss loss, MatrixView<const T> outputs,
-                            MatrixView<const T> targets);
+                                    MatrixView<const T> targets);
 
 }  // namespace ngd

@@ -1,6 +1,6 @@
-// Column-major matrices: MatrixView (non-owning: pointer, shape, leading dimension, memory space) and
-// Matrix (owning, move-only, in host or device memory). Copies between memory spaces are explicit
-// (ngd::copy in context.hpp). Vectors are n x 1 matrices.
+// Column-major matrices: MatrixView (non-owning: pointer, shape, leading dimension, memory space)
+// and Matrix (owning, move-only, in host or device memory). Copies between memory spaces are
+// explicit (ngd::copy in context.hpp). Vectors are n x 1 matrices.
 #pragma once
 
 #include <cstddef>
@@ -12,8 +12,8 @@
 
 namespace ngd {
 
-/// Where a buffer lives. Host memory is ordinary pageable memory; device memory is CUDA global memory
-/// on the context's device.
+/// Where a buffer lives. Host memory is ordinary pageable memory; device memory is CUDA global
+/// memory on the context's device.
 enum class MemorySpace { host, device };
 
 namespace detail {
@@ -37,11 +37,11 @@ struct MatrixView {
     MatrixView(T* data, std::int64_t rows, std::int64_t cols, std::int64_t ld,
                MemorySpace space = MemorySpace::host)
         : data(data), rows(rows), cols(cols), ld(ld), space(space) {}
-    MatrixView(T* data, std::int64_t rows, std::int64_t cols,
-               MemorySpace space = MemorySpace::host)
+    MatrixView(T* data, std::int64_t rows, std::int64_t cols, MemorySpace space = MemorySpace::host)
         : data(data), rows(rows), cols(cols), ld(rows > 0 ? rows : 1), space(space) {}
     /// A view of T converts to a view of const T.
-    template <class U, class = std::enable_if_t<std::is_same_v<const U, T> && !std::is_same_v<U, T>>>
+    template <class U,
+              class = std::enable_if_t<std::is_same_v<const U, T> && !std::is_same_v<U, T>>>
     MatrixView(const MatrixView<U>& other)  // NOLINT(google-explicit-constructor)
         : data(other.data), rows(other.rows), cols(other.cols), ld(other.ld), space(other.space) {}
 
@@ -63,7 +63,7 @@ struct MatrixView {
 /// An owning, contiguous (ld == rows) column-major matrix. Move-only; freed on destruction.
 template <class T>
 class Matrix {
-public:
+  public:
     Matrix() = default;
     /// Allocates rows x cols in `space`; host memory is zero-initialised, device memory is not.
     Matrix(std::int64_t rows, std::int64_t cols, MemorySpace space = MemorySpace::host)
@@ -104,7 +104,7 @@ public:
     T& operator[](std::int64_t i) { return data_[i]; }
     const T& operator[](std::int64_t i) const { return data_[i]; }
 
-private:
+  private:
     void swap(Matrix& o) noexcept {
         std::swap(data_, o.data_);
         std::swap(rows_, o.rows_);

@@ -1,4 +1,5 @@
-// The whole public API of ngd: exact damped natural-gradient steps through the Jacobian Gram matrix.
+// The whole public API of ngd: exact damped natural-gradient steps through the Jacobian Gram
+// matrix.
 #pragma once
 
 #include "ngd/context.hpp"

@@ -1,7 +1,7 @@
 // Optimizers: damped natural gradient (exact, through the Gram matrix) with fixed or adaptive
 // (Levenberg-Marquardt) damping, the Cholesky failure ladder and a step guard; and plain gradient
-// descent. A step computes everything before it writes theta: when it throws, or when every try of an
-// adaptive step is rejected, theta is unchanged.
+// descent. A step computes everything before it writes theta: when it throws, or when every try of
+// an adaptive step is rejected, theta is unchanged.
 #pragma once
 
 #include <cstdint>
@@ -20,8 +20,9 @@ namespace ngd {
 /// rho = actual / predicted reduction, and a step with rho <= 0 (or a non-finite loss or step) is
 /// rejected and re-solved with a larger lambda, reusing the Gram matrix.
 enum class DampingPolicy { fixed, levenberg_marquardt };
-/// nielsen: accept -> lambda *= max(1/3, 1 - (2 rho - 1)^3), nu = 2; reject -> lambda *= nu, nu *= 2.
-/// martens: rho < 1/4 -> lambda *= 3/2; rho > 3/4 -> lambda *= 2/3 (and a rejection multiplies by 3/2).
+/// nielsen: accept -> lambda *= max(1/3, 1 - (2 rho - 1)^3), nu = 2; reject -> lambda *= nu, nu
+/// *= 2. martens: rho < 1/4 -> lambda *= 3/2; rho > 3/4 -> lambda *= 2/3 (and a rejection
+/// multiplies by 3/2).
 enum class DampingRule { nielsen, martens };
 /// What the last rung of the Cholesky failure ladder does.
 enum class Fallback { none, pseudo_inverse };
@@ -46,14 +47,14 @@ struct StepReport {
     int cholesky_tries = 0;          ///< factorizations attempted, over all tries
     std::int64_t cholesky_info = 0;  ///< info of the last failed factorization, 0 if none failed
     Rung rung = Rung::cholesky;
-    bool fallback_used = false;      ///< the eigendecomposition pseudo-inverse gave the step
+    bool fallback_used = false;          ///< the eigendecomposition pseudo-inverse gave the step
     SolveForm form = SolveForm::factor;  ///< the form actually used
     GramMode gram_mode = GramMode::structured;
-    double solve_residual = 0;    ///< |K alpha - rhs| / |rhs| of the damped system
-    double learning_rate = 0;     ///< eta actually used (smaller than asked when the guard acted)
-    bool step_limited = false;    ///< the step guard shortened the step
-    double step_norm = 0;         ///< |eta d|
-    double output_change = 0;     ///< eta sqrt(d^T F d): RMS change of the outputs, loss metric
+    double solve_residual = 0;  ///< |K alpha - rhs| / |rhs| of the damped system
+    double learning_rate = 0;   ///< eta actually used (smaller than asked when the guard acted)
+    bool step_limited = false;  ///< the step guard shortened the step
+    double step_norm = 0;       ///< |eta d|
+    double output_change = 0;   ///< eta sqrt(d^T F d): RMS change of the outputs, loss metric
     struct Seconds {
         double forward = 0, gram = 0, solve = 0, direction = 0, total = 0;
     } seconds;
@@ -61,7 +62,7 @@ struct StepReport {
 
 template <class T>
 class NGD_API NaturalGradient {
-public:
+  public:
     struct Options {
         double learning_rate = 1.0;  ///< eta
         double damping = 1e-3;       ///< lambda >= 0 (parameter space; n lambda on the Gram side)
@@ -74,10 +75,10 @@ public:
         DampingRule rule = DampingRule::nielsen;
         double damping_min = 1e-12;  ///< adaptive lambda is clamped to [damping_min, damping_max]
         double damping_max = 1e10;
-        int max_rejections = 10;     ///< tries after the first before a step gives up
+        int max_rejections = 10;  ///< tries after the first before a step gives up
 
-        int damping_raises = 3;         ///< failure ladder: raises of lambda after a failed Cholesky
-        double raise_factor = 10;       ///< ... each by this factor
+        int damping_raises = 3;    ///< failure ladder: raises of lambda after a failed Cholesky
+        double raise_factor = 10;  ///< ... each by this factor
         Fallback fallback = Fallback::pseudo_inverse;  ///< ... then this, or NotPositiveDefinite
 
         /// Step guard: eta is reduced so that |eta d| <= max_step_norm and the RMS change of the
@@ -97,7 +98,7 @@ public:
     StepReport step(Context& ctx, const Mlp& model, MatrixView<T> theta, const Batch<T>& batch,
                     Loss loss);
 
-private:
+  private:
     Options options_;
     double damping_;
     double nu_ = 2;  // Nielsen's growth factor for consecutive rejections
@@ -105,7 +106,7 @@ private:
 
 template <class T>
 class NGD_API GradientDescent {
-public:
+  public:
     struct Options {
         double learning_rate = 0.1;
         bool evaluate_after = true;
@@ -118,7 +119,7 @@ public:
     StepReport step(Context& ctx, const Mlp& model, MatrixView<T> theta, const Batch<T>& batch,
                     Loss loss);
 
-private:
+  private:
     Options options_;
 };
 

@@ -25,11 +25,13 @@ enum class GramMode { structured, explicit_jacobian };
 
 /// Which linear system gives the direction (DESIGN.md section 1):
 ///   factor:           (A A^T + n lambda I) alpha = u,               d = A^T alpha   (any loss)
-///   natural_residual: (J J^T + n lambda H^{-1}) beta = H^{-1} e,     d = J^T beta   (squared, logistic)
-///   automatic:        squared and softmax -> factor; logistic -> natural_residual, unless
-///                     n lambda H^{-1} overflows (margins beyond ~700 in double, ~85 in float), then factor.
-/// The natural-residual form stays as well conditioned as J J^T when lambda -> 0 and predictions are
-/// confident, where M spans e^{-|m|} and the factor form loses all accuracy.
+///   natural_residual: (J J^T + n lambda H^{-1}) beta = H^{-1} e,     d = J^T beta   (squared,
+///   logistic) automatic:        squared and softmax -> factor; logistic -> natural_residual,
+///   unless
+///                     n lambda H^{-1} overflows (margins beyond ~700 in double, ~85 in float),
+///                     then factor.
+/// The natural-residual form stays as well conditioned as J J^T when lambda -> 0 and predictions
+/// are confident, where M spans e^{-|m|} and the factor form loses all accuracy.
 enum class SolveForm { automatic, factor, natural_residual };
 
 NGD_API const char* to_string(GramMode mode);

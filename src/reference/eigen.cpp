@@ -1,6 +1,6 @@
-// Reference backend: what the failure ladder's last rung needs (DESIGN.md section 4): the trace that
-// scales the first damping raise, a cyclic Jacobi symmetric eigensolver (slow, simple, accurate) and
-// the pseudo-inverse of the eigenvalues.
+// Reference backend: what the failure ladder's last rung needs (DESIGN.md section 4): the trace
+// that scales the first damping raise, a cyclic Jacobi symmetric eigensolver (slow, simple,
+// accurate) and the pseudo-inverse of the eigenvalues.
 #include <cmath>
 #include <cstdint>
 #include <utility>

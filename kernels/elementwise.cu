@@ -1,0 +1,67 @@
+// CUDA backend: the elementwise vector stages used by the pipeline's bookkeeping (the damping
+// vector of the natural-residual form, the Gauss-Newton model of the predicted reduction, the
+// pseudo-inverse of the failure ladder's last rung).
+#include <cstdint>
+
+#include "common.cuh"
+#include "stages.hpp"
+
+namespace ngd::cuda {
+namespace {
+
+// One thread per element, grid-stride.
+template <class T>
+__global__ void multiply_kernel(std::int64_t n, const T* x, const T* y, T* z) {
+    for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n;
+         i += std::int64_t(gridDim.x) * blockDim.x) {
+        z[i] = x[i] * y[i];
+    }
+}
+
+// One thread per element, grid-stride.
+template <class T>
+__global__ void fill_kernel(std::int64_t n, T value, T* y) {
+    for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n;
+         i += std::int64_t(gridDim.x) * blockDim.x) {
+        y[i] = value;
+    }
+}
+
+// One thread per element, grid-stride.
+template <class T>
+__global__ void pseudo_inverse_scale_kernel(std::int64_t n, const T* w, T cutoff, T* x) {
+    for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n;
+         i += std::int64_t(gridDim.x) * blockDim.x) {
+        x[i] = w[i] > cutoff ? x[i] / w[i] : T(0);
+    }
+}
+
+}  // namespace
+
+template <class T>
+void multiply(Context& ctx, std::int64_t n, const T* x, const T* y, T* z) {
+    Stage stage(ctx);
+    NGD_LAUNCH(multiply_kernel<T>, grid_for(n), kThreads, stage.stream(), n, x, y, z);
+}
+
+template <class T>
+void fill(Context& ctx, std::int64_t n, T value, T* y) {
+    Stage stage(ctx);
+    NGD_LAUNCH(fill_kernel<T>, grid_for(n), kThreads, stage.stream(), n, value, y);
+}
+
+template <class T>
+void pseudo_inverse_scale(Context& ctx, std::int64_t n, const T* w, T cutoff, T* x) {
+    Stage stage(ctx);
+    NGD_LAUNCH(pseudo_inverse_scale_kernel<T>, grid_for(n), kThreads, stage.stream(), n, w, cutoff,
+               x);
+}
+
+template void multiply<float>(Context&, std::int64_t, const float*, const float*, float*);
+template void multiply<double>(Context&, std::int64_t, const double*, const double*, double*);
+template void fill<float>(Context&, std::int64_t, float, float*);
+template void fill<double>(Context&, std::int64_t, double, double*);
+template void pseudo_inverse_scale<float>(Context&, std::int64_t, const float*, float, float*);
+template void pseudo_inverse_scale<double>(Context&, std::int64_t, const double*, double, double*);
+
+}  // namespace ngd::cuda
