@@ -129,10 +129,22 @@ GramSystem<T>::GramSystem(Context& ctx, const char* fn, const Mlp& model, Matrix
         form_ = SolveForm::factor;
     }
     natural_ = form_ == SolveForm::natural_residual;
+    rhs_ = natural_ ? &factors_.natural_residual : &factors_.residual;
+    // The residual itself overflows only for absurd margins (below about -700 in double for rho,
+    // -1400 for u): report it rather than factor a system with an infinite right-hand side.
+    const NonFiniteCount bad_rhs = NGD_STAGE(ctx, count_nonfinite<T>, ctx, rhs_->const_view());
+    if (bad_rhs.count > 0) {
+        throw NonFiniteInput(std::string(fn) + ": the " +
+                                 (natural_ ? "natural residual H^{-1} e" : "residual u") +
+                                 " holds " + std::to_string(bad_rhs.count) +
+                                 " NaN/Inf entries (margins too extreme for this precision, first "
+                                 "at linear index " +
+                                 std::to_string(bad_rhs.first) + ")",
+                             bad_rhs.count, bad_rhs.first);
+    }
     // Squared loss has M = I: both forms are the same system, with no factor to apply.
     factor_ =
         natural_ || loss == Loss::squared ? MatrixView<const T>() : factors_.factor.const_view();
-    rhs_ = natural_ ? &factors_.natural_residual : &factors_.residual;
     mark(seconds_forward_, t0);
 
     // Seeds and the Gram matrix G = A A^T (lower triangle), kept for every damping tried.

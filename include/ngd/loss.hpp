@@ -3,7 +3,8 @@
 //   squared:   l = 1/2 |f - y|^2                 M = I, u = f - y
 //   logistic:  l = log(1 + exp(-s z)), s = 2y - 1   M = sqrt(sig(m) sig(-m)), u = -s
 //   sqrt(sig(-m)/sig(m))
-//              (k = 1, margin m = s z; everything evaluated in log space, finite for any margin)
+//              (k = 1, margin m = s z; evaluated in log space: M and the loss value are finite for
+//              any margin, u, rho and H^{-1} wherever their true value fits in T)
 //   softmax cross-entropy (integer label y):     M = diag(sqrt p) - p sqrt(p)^T, u = (p - y)/sqrt p
 #pragma once
 
