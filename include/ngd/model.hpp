@@ -20,6 +20,8 @@
 
 namespace ngd {
 
+/// relu'(0) = 0; softplus(z) = log(1 + e^z); gelu is the exact z Phi(z) (Phi the normal CDF), not
+/// the tanh approximation.
 enum class Activation { identity, relu, tanh, softplus, gelu };
 enum class Parameterization { standard, ntk };
 /// gaussian: N(0, scale^2); sign: +-scale with equal probability; zero: all zeros.
