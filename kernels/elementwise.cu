@@ -1,6 +1,6 @@
 // CUDA backend: the elementwise vector stages used by the pipeline's bookkeeping (the damping
-// vector of the natural-residual form, the Gauss-Newton model of the predicted reduction, the
-// pseudo-inverse of the failure ladder's last rung).
+// vector of the natural-residual form, the Gauss-Newton model of the predicted reduction); mirrors
+// src/reference/elementwise.cpp. The pseudo-inverse scale lives in eigen.cu, as in the reference.
 #include <cstdint>
 
 #include "common.cuh"
@@ -9,7 +9,7 @@
 namespace ngd::cuda {
 namespace {
 
-// One thread per element, grid-stride.
+// One thread per element, grid-stride: z = x .* y (z may alias x or y).
 template <class T>
 __global__ void multiply_kernel(std::int64_t n, const T* x, const T* y, T* z) {
     for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n;
@@ -18,21 +18,12 @@ __global__ void multiply_kernel(std::int64_t n, const T* x, const T* y, T* z) {
     }
 }
 
-// One thread per element, grid-stride.
+// One thread per element, grid-stride: y = value.
 template <class T>
 __global__ void fill_kernel(std::int64_t n, T value, T* y) {
     for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n;
          i += std::int64_t(gridDim.x) * blockDim.x) {
         y[i] = value;
-    }
-}
-
-// One thread per element, grid-stride.
-template <class T>
-__global__ void pseudo_inverse_scale_kernel(std::int64_t n, const T* w, T cutoff, T* x) {
-    for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n;
-         i += std::int64_t(gridDim.x) * blockDim.x) {
-        x[i] = w[i] > cutoff ? x[i] / w[i] : T(0);
     }
 }
 
@@ -50,18 +41,9 @@ void fill(Context& ctx, std::int64_t n, T value, T* y) {
     NGD_LAUNCH(fill_kernel<T>, grid_for(n), kThreads, stage.stream(), n, value, y);
 }
 
-template <class T>
-void pseudo_inverse_scale(Context& ctx, std::int64_t n, const T* w, T cutoff, T* x) {
-    Stage stage(ctx);
-    NGD_LAUNCH(pseudo_inverse_scale_kernel<T>, grid_for(n), kThreads, stage.stream(), n, w, cutoff,
-               x);
-}
-
 template void multiply<float>(Context&, std::int64_t, const float*, const float*, float*);
 template void multiply<double>(Context&, std::int64_t, const double*, const double*, double*);
 template void fill<float>(Context&, std::int64_t, float, float*);
 template void fill<double>(Context&, std::int64_t, double, double*);
-template void pseudo_inverse_scale<float>(Context&, std::int64_t, const float*, float, float*);
-template void pseudo_inverse_scale<double>(Context&, std::int64_t, const double*, double, double*);
 
 }  // namespace ngd::cuda

@@ -1,0 +1,269 @@
+// The lower-triangle tile kernels behind the structured Gram and syrk_lower (included by gram.cu
+// only): G[r, c] = beta G[r, c] + scale(r, c) (a[r, :] . a[c, :]) for r >= c, one block per tile on
+// or below the diagonal. Two inner products: CUDA-core FMAs with a register sub-tile per thread
+// (float, and double before sm_80), and FP64 tensor cores (wmma m8n8k4, sm_80+) for double.
+//
+// Cost of the structured Gram per layer: N^2 d_l / 2 multiply-adds here plus n^2 d_{l-1} / 2 in the
+// syrk for S_l, instead of N^2 d_l d_{l-1} / 2 for A A^T through J. Traffic: each tile streams two
+// kTile x d_l operand panels (the seeds, d_l N entries, stay L2-resident for moderate N), i.e.
+// d_l N^2 / kTile loads in all, and reads and writes its part of G once per layer (N^2 / 2
+// entries); S_l (n^2) is read once per entry of G, each entry reused by the k^2 entries of a sample
+// pair.
+#pragma once
+
+#include <mma.h>
+
+#include <cstdint>
+
+#include "common.cuh"
+
+namespace ngd::cuda {
+namespace {
+
+// A tile is kTile x kTile entries of G per block of 256 threads; CUDA-core path: 16 x 16 threads,
+// each a kMicro x kMicro register sub-tile at stride 16 (rows tr + 16 m, columns tc + 16 q).
+// Operands are staged through shared memory kChunk depths at a time, in rows of kRow (padded) so
+// that the depth-contiguous stores hit distinct banks. kMinBlocks resident blocks per SM cap the
+// registers (about 80 for double, 128 for float: the accumulators plus the prefetched chunk).
+template <class T>
+struct TileShape;
+template <>
+struct TileShape<double> {
+    static constexpr int kTile = 64, kMicro = 4, kChunk = 16, kRow = 65, kMinBlocks = 3;
+};
+template <>
+struct TileShape<float> {
+    static constexpr int kTile = 128, kMicro = 8, kChunk = 16, kRow = 130, kMinBlocks = 2;
+};
+constexpr int kSide = 16;
+constexpr int kTileThreads = kSide * kSide;
+// Tensor-core path (double): shared rows of 68 (a multiple of 4 doubles keeps every 8 x 4 fragment
+// 32-byte aligned, as wmma requires), 8 warps as 4 x 2, each a 16 x 32 region of 2 x 4 fragments.
+constexpr int kDmmaRow = 68;
+
+// Which entries of an operand chunk (rows [row0, row0 + kTile) x depths [t0, t0 + kChunk)) thread
+// x loads: load q is depth kk0 + q kStepK, row rr0 + q kStepR.
+// kDepthContiguous: element (t, row) at a[t + row * lda] (seeds, d_l x N); 16 consecutive threads
+// read 16 consecutive depths of one column. Otherwise element (row, t) at a[row + t * lda] (A, N x
+// w); consecutive threads read consecutive rows.
+template <class T, bool kDepthContiguous>
+struct ChunkMap {
+    static constexpr int kTile = TileShape<T>::kTile, kChunk = TileShape<T>::kChunk;
+    static constexpr int kLoads = kChunk * kTile / kTileThreads;
+    static constexpr int kStepK = kDepthContiguous ? 0 : kTileThreads / kTile;
+    static constexpr int kStepR = kDepthContiguous ? kTileThreads / kChunk : 0;
+    static_assert(kTileThreads % kChunk == 0 && kTileThreads % kTile == 0, "even split");
+    static_assert(kLoads * kTileThreads == kChunk * kTile, "chunks split evenly over the block");
+    static __device__ int kk0() {
+        return kDepthContiguous ? threadIdx.x % kChunk : threadIdx.x / kTile;
+    }
+    static __device__ int rr0() {
+        return kDepthContiguous ? threadIdx.x / kChunk : threadIdx.x % kTile;
+    }
+};
+
+// Global -> registers for one operand chunk; out-of-range entries load as 0.
+template <class T, bool kDepthContiguous, int kLoads>
+__device__ __forceinline__ void load_chunk(const T* __restrict__ a, std::int64_t lda,
+                                           std::int64_t n_rows, std::int64_t depth,
+                                           std::int64_t row0, std::int64_t t0, T (&reg)[kLoads]) {
+    using Map = ChunkMap<T, kDepthContiguous>;
+    const std::int64_t t = t0 + Map::kk0(), row = row0 + Map::rr0();
+    const T* p = kDepthContiguous ? a + t + row * lda : a + row + t * lda;
+    const std::int64_t step = std::int64_t(kDepthContiguous ? Map::kStepR : Map::kStepK) * lda;
+#pragma unroll
+    for (int q = 0; q < kLoads; ++q) {
+        const bool valid = kDepthContiguous ? t < depth && row + q * Map::kStepR < n_rows
+                                            : row < n_rows && t + q * Map::kStepK < depth;
+        reg[q] = valid ? p[q * step] : T(0);
+    }
+}
+
+// Registers -> shared sh[depth][row] (rows of kRow entries), same mapping as load_chunk.
+template <class T, bool kDepthContiguous, int kRow, int kLoads>
+__device__ __forceinline__ void store_chunk(const T (&reg)[kLoads], T (*sh)[kRow]) {
+    using Map = ChunkMap<T, kDepthContiguous>;
+    const int kk0 = Map::kk0(), rr0 = Map::rr0();
+#pragma unroll
+    for (int q = 0; q < kLoads; ++q) sh[kk0 + q * Map::kStepK][rr0 + q * Map::kStepR] = reg[q];
+}
+
+// blockIdx.x enumerates the lower tiles row by row: b = ti (ti + 1) / 2 + tj, tj <= ti.
+__device__ __forceinline__ void lower_tile_of(std::int64_t b, std::int64_t* ti, std::int64_t* tj) {
+    auto t = static_cast<std::int64_t>((sqrt(8.0 * double(b) + 1.0) - 1.0) * 0.5);
+    while (t * (t + 1) / 2 > b) --t;
+    while ((t + 1) * (t + 2) / 2 <= b) ++t;
+    *ti = t;
+    *tj = b - t * (t + 1) / 2;
+}
+
+// G[r, c] = beta G[r, c] + scale acc, scale = S[r/k, c/k] + s_offset (s = null: 1); beta = 0
+// ignores G's old value (even NaN). Callers pass r >= c, r < n_rows only.
+template <class T>
+__device__ __forceinline__ void update_entry(T acc, std::int64_t r, std::int64_t c,
+                                             const T* __restrict__ s, std::int64_t lds, T s_offset,
+                                             std::int64_t k, T beta, T* __restrict__ g,
+                                             std::int64_t ldg) {
+    if (s != nullptr) acc *= s[r / k + (c / k) * lds] + s_offset;
+    T* out = g + r + c * ldg;
+    *out = beta == T(0) ? acc : beta * *out + acc;
+}
+
+// One block per kTile x kTile tile on or below the diagonal (tiles strictly above are never
+// launched), one thread per kMicro x kMicro register sub-tile; CUDA-core FMAs.
+template <class T, bool kDepthContiguous>
+__global__ void __launch_bounds__(kTileThreads, TileShape<T>::kMinBlocks)
+    lower_tile_kernel(const T* __restrict__ a, std::int64_t lda, std::int64_t n_rows,
+                      std::int64_t depth, const T* __restrict__ s, std::int64_t lds, T s_offset,
+                      std::int64_t k, T beta, T* __restrict__ g, std::int64_t ldg) {
+    constexpr int kTile = TileShape<T>::kTile, kMicro = TileShape<T>::kMicro;
+    constexpr int kChunk = TileShape<T>::kChunk, kRow = TileShape<T>::kRow;
+    constexpr int kLoads = ChunkMap<T, kDepthContiguous>::kLoads;
+    static_assert(kSide * kMicro == kTile, "a tile is 16 sub-tiles wide");
+    __shared__ T as[kChunk][kRow];
+    __shared__ T bs[kChunk][kRow];
+    std::int64_t ti, tj;
+    lower_tile_of(blockIdx.x, &ti, &tj);
+    const std::int64_t r0 = ti * kTile, c0 = tj * kTile;
+    const int tr = threadIdx.x % kSide, tc = threadIdx.x / kSide;
+
+    T acc[kMicro][kMicro];
+#pragma unroll
+    for (int m = 0; m < kMicro; ++m) {
+#pragma unroll
+        for (int q = 0; q < kMicro; ++q) acc[m][q] = T(0);
+    }
+    // The next chunk is fetched into registers while the current one is multiplied from shared.
+    T ra[kLoads], rb[kLoads];
+    load_chunk<T, kDepthContiguous>(a, lda, n_rows, depth, r0, 0, ra);
+    load_chunk<T, kDepthContiguous>(a, lda, n_rows, depth, c0, 0, rb);
+    for (std::int64_t t0 = 0; t0 < depth; t0 += kChunk) {
+        store_chunk<T, kDepthContiguous, kRow>(ra, as);
+        store_chunk<T, kDepthContiguous, kRow>(rb, bs);
+        __syncthreads();
+        if (t0 + kChunk < depth) {
+            load_chunk<T, kDepthContiguous>(a, lda, n_rows, depth, r0, t0 + kChunk, ra);
+            load_chunk<T, kDepthContiguous>(a, lda, n_rows, depth, c0, t0 + kChunk, rb);
+        }
+#pragma unroll
+        for (int kk = 0; kk < kChunk; ++kk) {
+            T av[kMicro], bv[kMicro];
+#pragma unroll
+            for (int m = 0; m < kMicro; ++m) {
+                av[m] = as[kk][tr + m * kSide];
+                bv[m] = bs[kk][tc + m * kSide];
+            }
+#pragma unroll
+            for (int m = 0; m < kMicro; ++m) {
+#pragma unroll
+                for (int q = 0; q < kMicro; ++q) acc[m][q] += av[m] * bv[q];
+            }
+        }
+        __syncthreads();
+    }
+
+    // Epilogue: lower entries only; a warp writes 16 consecutive rows of 2 columns (coalesced).
+#pragma unroll
+    for (int m = 0; m < kMicro; ++m) {
+        const std::int64_t r = r0 + tr + m * kSide;
+        if (r >= n_rows) continue;
+#pragma unroll
+        for (int q = 0; q < kMicro; ++q) {
+            const std::int64_t c = c0 + tc + q * kSide;
+            if (c <= r) update_entry(acc[m][q], r, c, s, lds, s_offset, k, beta, g, ldg);
+        }
+    }
+}
+
+// One block per 64 x 64 double tile on or below the diagonal, 8 warps as 4 (rows) x 2 (columns),
+// each warp a 16 x 32 region as 2 x 4 FP64 tensor-core accumulators (wmma m8n8k4, sm_80+). Operands
+// are staged as in lower_tile_kernel; the accumulators go through shared memory (reusing the
+// operand buffers) for the coalesced, S-scaled epilogue.
+template <bool kDepthContiguous>
+__global__ void __launch_bounds__(kTileThreads)
+    lower_tile_dmma_kernel(const double* __restrict__ a, std::int64_t lda, std::int64_t n_rows,
+                           std::int64_t depth, const double* __restrict__ s, std::int64_t lds,
+                           double s_offset, std::int64_t k, double beta, double* __restrict__ g,
+                           std::int64_t ldg) {
+#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
+    namespace wmma = nvcuda::wmma;
+    constexpr int kTile = TileShape<double>::kTile, kChunk = TileShape<double>::kChunk;
+    constexpr int kLoads = ChunkMap<double, kDepthContiguous>::kLoads;
+    static_assert(kTile == 64 && kChunk % 4 == 0 && kDmmaRow % 4 == 0, "fragment alignment");
+    // Operands: 2 x kChunk x kDmmaRow; epilogue: kTile x kTile column-major. One buffer for both.
+    constexpr int kOperands = 2 * kChunk * kDmmaRow, kResult = kTile * kTile;
+    __shared__ __align__(32) double smem[kOperands > kResult ? kOperands : kResult];
+    auto* as = reinterpret_cast<double(*)[kDmmaRow]>(smem);
+    auto* bs = reinterpret_cast<double(*)[kDmmaRow]>(smem + kChunk * kDmmaRow);
+    std::int64_t ti, tj;
+    lower_tile_of(blockIdx.x, &ti, &tj);
+    const std::int64_t r0 = ti * kTile, c0 = tj * kTile;
+    const int warp = threadIdx.x / 32;
+    const int wr = (warp % 4) * 16, wc = (warp / 4) * 32;  // the warp's region in the tile
+
+    wmma::fragment<wmma::accumulator, 8, 8, 4, double> acc[2][4];
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+#pragma unroll
+        for (int j = 0; j < 4; ++j) wmma::fill_fragment(acc[i][j], 0.0);
+    }
+    double ra[kLoads], rb[kLoads];
+    load_chunk<double, kDepthContiguous>(a, lda, n_rows, depth, r0, 0, ra);
+    load_chunk<double, kDepthContiguous>(a, lda, n_rows, depth, c0, 0, rb);
+    for (std::int64_t t0 = 0; t0 < depth; t0 += kChunk) {
+        store_chunk<double, kDepthContiguous, kDmmaRow>(ra, as);
+        store_chunk<double, kDepthContiguous, kDmmaRow>(rb, bs);
+        __syncthreads();
+        if (t0 + kChunk < depth) {
+            load_chunk<double, kDepthContiguous>(a, lda, n_rows, depth, r0, t0 + kChunk, ra);
+            load_chunk<double, kDepthContiguous>(a, lda, n_rows, depth, c0, t0 + kChunk, rb);
+        }
+#pragma unroll
+        for (int kk = 0; kk < kChunk; kk += 4) {
+            // (row, depth) at as[depth][row]: column-major A; (depth, col) at bs[depth][col]:
+            // row-major B; both with leading dimension kDmmaRow.
+            wmma::fragment<wmma::matrix_a, 8, 8, 4, double, wmma::col_major> fa[2];
+            wmma::fragment<wmma::matrix_b, 8, 8, 4, double, wmma::row_major> fb[4];
+#pragma unroll
+            for (int i = 0; i < 2; ++i)
+                wmma::load_matrix_sync(fa[i], &as[kk][wr + 8 * i], kDmmaRow);
+#pragma unroll
+            for (int j = 0; j < 4; ++j)
+                wmma::load_matrix_sync(fb[j], &bs[kk][wc + 8 * j], kDmmaRow);
+#pragma unroll
+            for (int i = 0; i < 2; ++i) {
+#pragma unroll
+                for (int j = 0; j < 4; ++j) wmma::mma_sync(acc[i][j], fa[i], fb[j], acc[i][j]);
+            }
+        }
+        __syncthreads();
+    }
+
+    // Accumulators -> smem as a column-major kTile x kTile tile, then lower entries to G: a warp
+    // writes 32 consecutive rows of one column.
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+            wmma::store_matrix_sync(smem + (wr + 8 * i) + (wc + 8 * j) * kTile, acc[i][j], kTile,
+                                    wmma::mem_col_major);
+        }
+    }
+    __syncthreads();
+    for (int e = threadIdx.x; e < kTile * kTile; e += kTileThreads) {
+        const std::int64_t r = r0 + e % kTile, c = c0 + e / kTile;
+        if (r < n_rows && c <= r) update_entry(smem[e], r, c, s, lds, s_offset, k, beta, g, ldg);
+    }
+#endif
+}
+
+// Lower tiles of an n_rows x n_rows matrix (the grid of both kernels).
+template <class T>
+unsigned int lower_tile_count(std::int64_t n_rows) {
+    const std::int64_t tiles = (n_rows + TileShape<T>::kTile - 1) / TileShape<T>::kTile;
+    // Fits gridDim.x (2^31 - 1) for N up to 4 million: far past any Gram that fits in memory.
+    return static_cast<unsigned int>(tiles * (tiles + 1) / 2);
+}
+
+}  // namespace
+}  // namespace ngd::cuda
