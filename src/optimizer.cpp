@@ -110,7 +110,8 @@ StepReport NaturalGradient<T>::step(Context& ctx, const Mlp& model, MatrixView<T
     const DirectionOptions dopt{options_.gram_mode, options_.form};
     detail::GramSystem<T> system(ctx, fn, model, theta_in, batch, loss, dopt, options_.time_stages);
     const detail::Ladder ladder{options_.damping_raises, options_.raise_factor,
-                                options_.fallback == Fallback::pseudo_inverse};
+                                options_.fallback == Fallback::pseudo_inverse,
+                                options_.max_solve_residual};
     const bool adaptive = options_.policy == DampingPolicy::levenberg_marquardt;
 
     StepReport r;

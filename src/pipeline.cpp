@@ -7,6 +7,7 @@
 #include <cmath>
 #include <limits>
 #include <string>
+#include <type_traits>
 
 #include "check.hpp"
 #include "dispatch.hpp"
@@ -50,8 +51,8 @@ namespace {
                                   info, order, shift);
     }
     throw NotPositiveDefinite(head +
-                                  "gave a non-finite Cholesky factor or solution (overflow, "
-                                  "or numerically indefinite)",
+                                  "gave a non-finite or inaccurate solution (singular to "
+                                  "working precision, or overflow)",
                               info, order, shift);
 }
 
@@ -217,25 +218,51 @@ void GramSystem<T>::pseudo_inverse_solve(double damping, Matrix<T>& alpha) {
 }
 
 template <class T>
+double GramSystem<T>::relative_residual(const Matrix<T>& alpha, Matrix<T>& w) {
+    // w = G alpha; |w + shift.alpha - rhs| / |rhs| with the shift of the last system solved.
+    Matrix<T> r(big_n_, 1, ctx_.memory_space());
+    NGD_STAGE(ctx_, symv_lower<T>, ctx_, gram_.const_view(), alpha.data(), w.data());
+    NGD_STAGE(ctx_, multiply<T>, ctx_, big_n_, shift_.data(), alpha.data(), r.data());
+    NGD_STAGE(ctx_, axpby<T>, ctx_, big_n_, T(1), w.data(), T(1), r.data());
+    NGD_STAGE(ctx_, axpby<T>, ctx_, big_n_, T(-1), rhs_->data(), T(1), r.data());
+    const double res2 = NGD_STAGE(ctx_, dot<T>, ctx_, big_n_, r.data(), r.data());
+    const double rhs2 = NGD_STAGE(ctx_, dot<T>, ctx_, big_n_, rhs_->data(), rhs_->data());
+    const double rel = rhs2 > 0 ? std::sqrt(res2 / rhs2) : std::sqrt(res2);
+    return std::isfinite(rel) ? rel : std::numeric_limits<double>::infinity();
+}
+
+double default_max_residual(bool is_double) { return is_double ? 1e-3 : 1e-2; }
+
+template <class T>
 Solution<T> GramSystem<T>::solve(double damping, const Ladder& ladder, double& seconds_solve,
                                  double& seconds_direction) {
     const MemorySpace space = ctx_.memory_space();
+    const double max_residual = ladder.max_residual >= 0
+                                    ? ladder.max_residual
+                                    : default_max_residual(std::is_same_v<T, double>);
     Solution<T> s;
     double t0 = now_seconds();
-    Matrix<T> alpha(big_n_, 1, space);
+    Matrix<T> alpha(big_n_, 1, space), w(big_n_, 1, space);
 
-    // The ladder: Cholesky at lambda; on failure raise lambda; then the pseudo-inverse or throw.
+    // The ladder: Cholesky at lambda, accepted when it succeeds with a small residual (a system
+    // that is singular to working precision can pass the factorization with a useless solution);
+    // on failure raise lambda; then the pseudo-inverse, or throw.
     double lambda = damping;
     for (int rung = 0;; ++rung) {
         ++s.cholesky_tries;
-        const std::int64_t info = try_cholesky(lambda, alpha);
-        if (info == 0) break;
+        std::int64_t info = try_cholesky(lambda, alpha);
+        if (info == 0) {
+            s.solve_residual = relative_residual(alpha, w);
+            if (s.solve_residual <= max_residual) break;
+            info = -1;
+        }
         s.cholesky_info = info;
         if (rung >= ladder.raises) {
             if (!ladder.pseudo_inverse) {
                 throw_not_positive_definite(fn_, info, big_n_, double(n_) * lambda);
             }
             pseudo_inverse_solve(damping, alpha);
+            s.solve_residual = relative_residual(alpha, w);
             lambda = damping;
             s.fallback_used = true;
             break;
@@ -262,17 +289,9 @@ Solution<T> GramSystem<T>::solve(double damping, const Ladder& ladder, double& s
               batch_.output_rows, coeff, s.d.data());
     mark(seconds_direction, t0);
 
-    // Report: w = G alpha; residual |w + shift.alpha - rhs| / |rhs|; grad L . d = rhs_e . w / n
-    // with rhs_e = u (factor form) or e (natural form); d^T F d = |M w|^2 / n in the natural form
-    // (F = J^T H J / n, H = M^2 for logistic) and |w|^2 / n in the factor form.
-    Matrix<T> w(big_n_, 1, space), r(big_n_, 1, space);
-    NGD_STAGE(ctx_, symv_lower<T>, ctx_, gram_.const_view(), alpha.data(), w.data());
-    NGD_STAGE(ctx_, multiply<T>, ctx_, big_n_, shift_.data(), alpha.data(), r.data());
-    NGD_STAGE(ctx_, axpby<T>, ctx_, big_n_, T(1), w.data(), T(1), r.data());
-    NGD_STAGE(ctx_, axpby<T>, ctx_, big_n_, T(-1), rhs_->data(), T(1), r.data());
-    const double res2 = NGD_STAGE(ctx_, dot<T>, ctx_, big_n_, r.data(), r.data());
-    const double rhs2 = NGD_STAGE(ctx_, dot<T>, ctx_, big_n_, rhs_->data(), rhs_->data());
-    s.solve_residual = rhs2 > 0 ? std::sqrt(res2 / rhs2) : std::sqrt(res2);
+    // The Gauss-Newton model from w = G alpha: grad L . d = rhs_e . w / n with rhs_e = u (factor
+    // form) or e (natural form); d^T F d = |M w|^2 / n in the natural form (F = J^T H J / n,
+    // H = M^2 for logistic) and |w|^2 / n in the factor form.
     const Matrix<T>& lin = natural_ ? factors_.gradient : factors_.residual;
     s.gradient_dot = NGD_STAGE(ctx_, dot<T>, ctx_, big_n_, lin.data(), w.data()) / double(n_);
     if (natural_ && loss_ == Loss::logistic) {

@@ -25,10 +25,13 @@ void build_gram(Context& ctx, const Mlp& model, MatrixView<const T> x, const For
 /// What to do when Cholesky fails: raise the damping `raises` times by `factor` (from 0, the first
 /// raise is sqrt(eps) times the Gram's mean diagonal), then the eigendecomposition pseudo-inverse
 /// if `pseudo_inverse`, else throw NotPositiveDefinite.
+/// A Cholesky solve whose relative residual |K alpha - rhs| / |rhs| exceeds `max_residual` counts
+/// as failed (negative: 1e-3 in double, 1e-2 in float).
 struct Ladder {
     int raises = 0;
     double factor = 10;
     bool pseudo_inverse = false;
+    double max_residual = -1;
 };
 
 template <class T>
@@ -67,6 +70,8 @@ class GramSystem {
     std::int64_t try_cholesky(double damping, Matrix<T>& alpha);
     void pseudo_inverse_solve(double damping, Matrix<T>& alpha);
     void set_shift(double damping);
+    // w = G alpha and the relative residual of the last system solved (Inf if not finite).
+    double relative_residual(const Matrix<T>& alpha, Matrix<T>& w);
     void mark(double& slot, double start) const;
 
     Context& ctx_;

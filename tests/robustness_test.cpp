@@ -275,3 +275,49 @@ TEST(Memory, HostAllocationFailureIsOutOfMemory) {
 }
 
 }  // namespace
+
+namespace {
+
+// A linear model on two nearly equal inputs (distance 1e-7) with opposite targets: J J^T has
+// condition ~1e14, Cholesky succeeds in double, but the solution's relative residual is ~3e-2.
+struct NearlySingular {
+    Mlp model = deep_linear(3, 1, 1);
+    Matrix<double> theta = model.init<double>(1);
+    Matrix<double> x{3, 3}, y{1, 3};
+    NearlySingular() {
+        const double xs[9] = {1, 0.5, 0.2, 1, 0.5 + 1e-7, 0.2, 0.3, 0.1, 0.9};
+        for (int i = 0; i < 9; ++i) x[i] = xs[i];
+        y[0] = 1;
+        y[1] = -1;
+        y[2] = 0.5;
+    }
+    Batch<double> batch() const { return {x.const_view(), y.const_view(), {}}; }
+};
+
+TEST(FailureLadder, InaccurateSolveIsAFailedRung) {
+    NearlySingular p;
+    Context ctx = Context::reference();
+    try {
+        direction<double>(ctx, p.model, p.theta.const_view(), p.batch(), Loss::squared, 0.0);
+        FAIL() << "expected NotPositiveDefinite";
+    } catch (const NotPositiveDefinite& e) {
+        EXPECT_EQ(e.info, -1);
+        EXPECT_TRUE(ngd_test::contains(e.what(), "inaccurate"));
+    }
+    NaturalGradient<double> opt({1.0, 0.0});
+    const StepReport r = opt.step(ctx, p.model, p.theta.view(), p.batch(), Loss::squared);
+    EXPECT_EQ(r.rung, Rung::raised_damping);
+    EXPECT_EQ(r.cholesky_info, -1);
+    EXPECT_LT(r.solve_residual, 1e-6);
+    // With the check off, the inaccurate solve is taken and reported as such.
+    NaturalGradient<double>::Options o;
+    o.damping = 0;
+    o.max_solve_residual = std::numeric_limits<double>::infinity();
+    NearlySingular q;
+    const StepReport loose =
+        NaturalGradient<double>(o).step(ctx, q.model, q.theta.view(), q.batch(), Loss::squared);
+    EXPECT_EQ(loose.rung, Rung::cholesky);
+    EXPECT_GT(loose.solve_residual, 1e-3);
+}
+
+}  // namespace

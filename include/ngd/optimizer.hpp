@@ -80,6 +80,10 @@ class NGD_API NaturalGradient {
         int damping_raises = 3;    ///< failure ladder: raises of lambda after a failed Cholesky
         double raise_factor = 10;  ///< ... each by this factor
         Fallback fallback = Fallback::pseudo_inverse;  ///< ... then this, or NotPositiveDefinite
+        /// A Cholesky solve whose relative residual |K alpha - u| / |u| exceeds this counts as a
+        /// failed rung (a system singular to working precision can pass the factorization with a
+        /// useless solution). Negative: 1e-3 in double, 1e-2 in float.
+        double max_solve_residual = -1;
 
         /// Step guard: eta is reduced so that |eta d| <= max_step_norm and the RMS change of the
         /// outputs in the loss metric, eta sqrt(d^T F d), stays <= max_output_change.
