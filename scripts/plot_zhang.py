@@ -1,0 +1,215 @@
+#!/usr/bin/python3
+"""Plots for the Zhang, Martens & Grosse (2019) reproduction (docs/reproduction_zhang.md).
+
+Reads the CSVs of examples/zhang_convergence (claim 1) and examples/zhang_properties (claims 2-4)
+from --csv-dir (with --run BIN_DIR it first runs them with the settings below, the ones the document
+quotes), writes docs/img/zhang_*.png and prints the figures the document cites. Needs matplotlib
+(Debian: python3-matplotlib, for /usr/bin/python3).
+"""
+import argparse
+import csv
+import math
+import os
+import subprocess
+import sys
+from collections import defaultdict
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+# (csv file, program, arguments): the runs behind every figure.
+RUNS = [
+    ("zhang_convergence.csv", "zhang_convergence",
+     ["--widths", "256,1024,4096,16384", "--lr", "0.5", "--steps", "12"]),
+    ("zhang_convergence_lr1.csv", "zhang_convergence",
+     ["--widths", "256,1024,4096,16384", "--lr", "1", "--steps", "6", "--methods", "ngd"]),
+    ("zhang_stability.csv", "zhang_properties", ["--claim", "stability"]),
+    ("zhang_damping.csv", "zhang_properties", ["--claim", "damping"]),
+    ("zhang_kfac.csv", "zhang_properties", ["--claim", "kfac"]),
+]
+
+
+def number(v):
+    try:
+        return float(v)
+    except ValueError:
+        return v
+
+
+def read(path):
+    with open(path, newline="") as f:
+        return [{k: number(v) for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+def runs_of(rows, *keys):
+    """Rows grouped by the given columns, each group sorted by step."""
+    groups = defaultdict(list)
+    for r in rows:
+        groups[tuple(r[k] for k in keys)].append(r)
+    for g in groups.values():
+        g.sort(key=lambda r: r["step"])
+    return groups
+
+
+def late_rate(values):
+    """Geometric-mean ratio over the second half of the steps, above 1e-20 of the start (the
+    estimator of examples/common/zhang.hpp)."""
+    logs = [math.log(values[t] / values[t - 1]) for t in range(1, len(values))
+            if 2 * t > len(values) and values[t] > 1e-20 * values[0]]
+    return math.exp(sum(logs) / len(logs)) if logs else float("nan")
+
+
+def save(fig, out, name):
+    path = os.path.join(out, name)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    print(f"wrote {path}")
+
+
+def plot_convergence(rows, rows_lr1, out):
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    print("claim 1: |f - y|^2 ratio per step")
+    for (method, width), run in sorted(runs_of(rows, "method", "width").items()):
+        style = "-" if method == "ngd" else ":"
+        axes[0].semilogy([r["step"] for r in run], [r["residual_sq"] for r in run], style,
+                         marker="o" if method == "ngd" else None, ms=3,
+                         label=f"{method.upper()} m={int(width)}")
+        ratios = [r["ratio"] for r in run[1:] if r["residual_sq"] > 1e-20 * run[0]["residual_sq"]]
+        if method == "ngd":
+            axes[1].plot(range(1, len(ratios) + 1), ratios, marker="o", ms=3,
+                         label=f"lr 0.5, m={int(width)}")
+        print(f"  {method} lr {run[0]['lr']:.4g} m={int(width)}: ratios "
+              + " ".join(f"{x:.4f}" for x in ratios[:8]) + (" ..." if len(ratios) > 8 else "")
+              + f"; |f-y|^2 {run[0]['residual_sq']:.3g} -> {run[-1]['residual_sq']:.3g}")
+    for (width,), run in sorted(runs_of(rows_lr1, "width").items()):
+        ratios = [r["ratio"] for r in run[1:] if r["residual_sq"] > 1e-20 * run[0]["residual_sq"]]
+        print(f"  ngd lr 1 m={int(width)}: ratios " + " ".join(f"{x:.3g}" for x in ratios))
+    axes[1].axhline(0.25, color="k", ls="--", lw=1, label="(1 - lr)^2 = 0.25")
+    axes[1].axhline(0.5, color="gray", ls=":", lw=1, label="bound 1 - lr = 0.5")
+    axes[0].set_xlabel("step")
+    axes[0].set_ylabel("|f - y|^2")
+    axes[0].legend(fontsize=7, ncol=2)
+    axes[1].set_xlabel("step")
+    axes[1].set_ylabel("|f - y|^2 ratio per step (NGD)")
+    axes[1].legend(fontsize=7)
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    fig.suptitle("Claim 1: NGD (lr 0.5) contracts |f - y|^2 by (1 - lr)^2; GD at n/lambda_max")
+    save(fig, out, "zhang_convergence.png")
+
+
+def plot_stability(rows, out):
+    runs = runs_of(rows, "width")
+    widths = sorted(w for (w,) in runs)
+    change = [max(r["jacobian_change"] for r in runs[(w,)]) for w in widths]
+    flips = [max(r["flipped"] for r in runs[(w,)]) for w in widths]
+    slope = lambda ys: (math.log(ys[-1]) - math.log(ys[0])) / (math.log(widths[-1]) - math.log(widths[0]))  # noqa: E731
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    ax.loglog(widths, change, "o-", label=f"max |J_t - J_0|_F / |J_0|_F (slope {slope(change):.2f})")
+    ax.loglog(widths, flips, "s-", label=f"max fraction of ReLU patterns flipped (slope {slope(flips):.2f})")
+    for ys, p in [(change, -0.25), (flips, -0.5)]:
+        ax.loglog(widths, [ys[0] * (w / widths[0]) ** p for w in widths], "k:", lw=1)
+    ax.set_xlabel("width m")
+    ax.set_title("Claim 2: the Jacobian stays closer to J_0 as m grows\n(dotted: m^-1/4, m^-1/2)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7)
+    save(fig, out, "zhang_stability.png")
+    print("claim 2: width, max Jacobian change, max flipped fraction, final |f-y|^2")
+    for w, c, f in zip(widths, change, flips):
+        print(f"  m={int(w)}: {c:.4f} {f:.5f} {runs[(w,)][-1]['residual_sq']:.3g}")
+    print(f"  slopes: Jacobian change {slope(change):.3f}, flips {slope(flips):.3f}")
+
+
+def plot_damping(rows, out):
+    runs = runs_of(rows, "damping", "direction")
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    print("claim 3: per-direction contraction at step 1")
+    for lam in sorted({k[0] for k in runs}):
+        dirs = [run for (l, _), run in runs.items() if l == lam]
+        c0 = [run[0]["coefficient"] for run in dirs]
+        rms = math.sqrt(sum(c * c for c in c0) / len(c0))
+        ok = [run for run in dirs if abs(run[0]["coefficient"]) >= rms / 4]
+        pred = [run[1]["predicted"] for run in ok]
+        meas = [run[1]["ratio"] for run in ok]
+        shift = dirs[0][0]["gram_shift"]
+        line = axes[0].plot(pred, meas, "o", ms=3, label=f"lambda {lam:g} (n lambda {shift:.3g})")[0]
+        bad = [run for run in dirs if abs(run[0]["coefficient"]) < rms / 4]
+        axes[0].plot([r[1]["predicted"] for r in bad], [r[1]["ratio"] for r in bad], "o", ms=3,
+                     mfc="none", color=line.get_color())
+        sig = sorted((run[0]["eigenvalue"], run[1]["predicted"], run[1]["ratio"]) for run in dirs)
+        axes[1].plot([s[0] for s in sig], [s[1] for s in sig], "-", color=line.get_color())
+        axes[1].plot([s[0] for s in sig], [s[2] for s in sig], ".", color=line.get_color())
+        err = max(abs(m - p) for m, p in zip(meas, pred))
+        print(f"  lambda {lam:g} (n lambda {shift:.3g}): predicted {min(pred):.3f}..{max(pred):.3f}, "
+              f"max |measured - predicted| {err:.4f} over {len(ok)} of {len(dirs)} directions")
+    axes[0].plot([0, 1], [0, 1], "k--", lw=1)
+    axes[0].set_xlim(0, 1)
+    axes[0].set_ylim(-0.1, 1.05)
+    axes[0].set_xlabel("predicted n lambda / (sigma_i + n lambda)")
+    axes[0].set_ylabel("measured c_1 / c_0")
+    axes[0].legend(fontsize=7)
+    axes[0].set_title("hollow: |c_0| < rms/4 (ratio dominated by leakage)", fontsize=8)
+    axes[1].set_xscale("log")
+    axes[1].set_xlabel("eigenvalue sigma_i of G = J J^T at theta0")
+    axes[1].set_ylabel("contraction per step (line: predicted)")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    fig.suptitle("Claim 3: damped NGD (lr 1) contracts eigendirection i by n lambda / (sigma_i + n lambda)")
+    save(fig, out, "zhang_damping.png")
+
+
+def plot_kfac(rows, out):
+    runs = runs_of(rows, "method", "cond_target")
+    fig, ax = plt.subplots(figsize=(6, 4.2))
+    print("claim 4: late rate (measured / linearised) vs cond(X^T X)")
+    for method, color in [("ngd", "tab:red"), ("kfac", "tab:green"), ("gd", "tab:blue")]:
+        pts = sorted((run[0]["cond_xtx"], late_rate([r["residual_sq"] for r in run]),
+                      late_rate([r["linearised_residual_sq"] for r in run]), run[0]["cond_gram"])
+                     for (m, _), run in runs.items() if m == method)
+        if not pts:
+            continue
+        ax.semilogx([p[0] for p in pts], [p[1] for p in pts], "o-", color=color,
+                    label=f"{method.upper()} measured")
+        ax.semilogx([p[0] for p in pts], [p[2] for p in pts], "--", color=color, lw=1,
+                    label=f"{method.upper()} linearised")
+        for p in pts:
+            print(f"  {method:4s} cond(X^T X) {p[0]:9.4g}, cond(G) {p[3]:9.4g}: "
+                  f"{p[1]:.4f} / {p[2]:.4f}")
+    ax.set_xlabel("cond(X^T X) of the unit-norm inputs")
+    ax.set_ylabel("|f - y|^2 ratio per step (late)")
+    ax.set_ylim(0, 1.02)
+    ax.set_title("Claim 4: K-FAC's rate degrades with input conditioning\n"
+                 "(each method at half its largest non-overshooting step)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    save(fig, out, "zhang_kfac.png")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--csv-dir", required=True, help="where the CSVs are (or are written)")
+    ap.add_argument("--run", metavar="BIN_DIR", help="run the examples from BIN_DIR first")
+    ap.add_argument("--backend", default="reference", help="--backend for the runs")
+    ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "docs", "img"))
+    args = ap.parse_args()
+    os.makedirs(args.csv_dir, exist_ok=True)
+    os.makedirs(args.out, exist_ok=True)
+    if args.run:
+        for name, program, extra in RUNS:
+            cmd = [os.path.join(args.run, program), "--backend", args.backend,
+                   "--csv", os.path.join(args.csv_dir, name)] + extra
+            print("running", " ".join(cmd), flush=True)
+            subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    data = {name: read(os.path.join(args.csv_dir, name)) for name, _, _ in RUNS}
+    plot_convergence(data["zhang_convergence.csv"], data["zhang_convergence_lr1.csv"], args.out)
+    plot_stability(data["zhang_stability.csv"], args.out)
+    plot_damping(data["zhang_damping.csv"], args.out)
+    plot_kfac(data["zhang_kfac.csv"], args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
