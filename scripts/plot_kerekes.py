@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Plots for the Kerekes, Meszaros & Huszar (2021) reproduction (docs/reproduction_kerekes.md).
+"""Plots for the Kerekes, Meszaros & Huszar (2021) reproduction (docs/reproduction.md).
 
 Reads the CSVs of examples/kerekes_logistic and examples/sparse_teacher from --csv-dir (with --run
 BIN_DIR it first runs those programs with the settings below, which are the ones the document
@@ -206,7 +206,7 @@ def plot_sparse(rows, out):
 
 
 def summary(deep, damped, plain, guarded, sparse):
-    print("\n# figures for docs/reproduction_kerekes.md")
+    print("\n# figures for docs/reproduction.md")
     final = {}
     for (m, depth, lr, seed), g in runs_of([r for r in deep if r["method"] in ("ngd", "gd")],
                                            "method", "depth", "lr", "seed").items():

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Plots for the deep matrix completion reproduction (docs/reproduction_mf.md).
+"""Plots for the deep matrix completion reproduction (docs/reproduction.md).
 
 Reads the CSVs of examples/kerekes_matrix_factorization from --csv-dir (with --run BIN_DIR it first
 runs the program with the settings below, the ones the document quotes), writes docs/img/mf_*.png

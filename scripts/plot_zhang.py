@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Plots for the Zhang, Martens & Grosse (2019) reproduction (docs/reproduction_zhang.md).
+"""Plots for the Zhang, Martens & Grosse (2019) reproduction (docs/reproduction.md).
 
 Reads the CSVs of examples/zhang_convergence (claim 1) and examples/zhang_properties (claims 2-4)
 from --csv-dir (with --run BIN_DIR it first runs them with the settings below, the ones the document

@@ -24,10 +24,7 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 template <class T>
 double loss_at(Context& ctx, const Mlp& model, const T* theta, const Batch<T>& batch, Loss loss) {
     ForwardState<T> state;
-    NGD_STAGE(ctx, forward<T>, ctx, model, theta, batch.inputs, batch.output_rows, state);
-    LossFactors<T> lf;
-    NGD_STAGE(ctx, loss_factors<T>, ctx, loss, state.outputs.const_view(), batch.targets, lf);
-    return lf.value;
+    return detail::evaluate<T>(ctx, model, theta, batch, loss, state).value;
 }
 
 // theta_new = theta - eta d, the loss there (if asked), and the reductions of the report.
@@ -209,14 +206,9 @@ StepReport GradientDescent<T>::step(Context& ctx, const Mlp& model, MatrixView<T
 
     // grad L = J^T e / n by one backprop.
     ForwardState<T> state;
-    NGD_STAGE(ctx, forward<T>, ctx, model, theta.data, batch.inputs, batch.output_rows, state);
-    LossFactors<T> lf;
-    NGD_STAGE(ctx, loss_factors<T>, ctx, loss, state.outputs.const_view(), batch.targets, lf);
+    const LossFactors<T> lf = detail::evaluate<T>(ctx, model, theta.data, batch, loss, state);
     const std::int64_t p = model.n_params();
-    Matrix<T> g(p, 1, ctx.memory_space());
-    NGD_STAGE(ctx, transpose_product<T>, ctx, model, theta.data, batch.inputs, state,
-              MatrixView<const T>(), batch.output_rows, lf.gradient.const_view(), g.data());
-    NGD_STAGE(ctx, axpby<T>, ctx, p, T(1.0 / double(batch.size())), g.data(), T(0), g.data());
+    const Matrix<T> g = detail::gradient_at<T>(ctx, model, theta.data, batch, state, lf);
 
     StepReport r;
     const double eta = options_.learning_rate;

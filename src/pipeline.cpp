@@ -16,6 +16,26 @@
 namespace ngd::detail {
 
 template <class T>
+LossFactors<T> evaluate(Context& ctx, const Mlp& model, const T* theta, const Batch<T>& batch,
+                        Loss loss, ForwardState<T>& state) {
+    NGD_STAGE(ctx, forward<T>, ctx, model, theta, batch.inputs, batch.output_rows, state);
+    LossFactors<T> factors;
+    NGD_STAGE(ctx, loss_factors<T>, ctx, loss, state.outputs.const_view(), batch.targets, factors);
+    return factors;
+}
+
+template <class T>
+Matrix<T> gradient_at(Context& ctx, const Mlp& model, const T* theta, const Batch<T>& batch,
+                      const ForwardState<T>& state, const LossFactors<T>& factors) {
+    const std::int64_t p = model.n_params();
+    Matrix<T> g(p, 1, ctx.memory_space());
+    NGD_STAGE(ctx, transpose_product<T>, ctx, model, theta, batch.inputs, state,
+              MatrixView<const T>(), batch.output_rows, factors.gradient.const_view(), g.data());
+    NGD_STAGE(ctx, axpby<T>, ctx, p, T(1.0 / double(batch.size())), g.data(), T(0), g.data());
+    return g;
+}
+
+template <class T>
 void build_gram(Context& ctx, const Mlp& model, MatrixView<const T> x, const ForwardState<T>& state,
                 const std::vector<Matrix<T>>& seeds, GramMode mode, MatrixView<T> g) {
     if (mode == GramMode::structured) {
@@ -302,6 +322,10 @@ Solution<T> GramSystem<T>::solve(double damping, const Ladder& ladder, double& s
 }
 
 #define NGD_INSTANTIATE_PIPELINE(T)                                                                \
+    template LossFactors<T> evaluate<T>(Context&, const Mlp&, const T*, const Batch<T>&, Loss,     \
+                                        ForwardState<T>&);                                         \
+    template Matrix<T> gradient_at<T>(Context&, const Mlp&, const T*, const Batch<T>&,             \
+                                      const ForwardState<T>&, const LossFactors<T>&);              \
     template void build_gram<T>(Context&, const Mlp&, MatrixView<const T>, const ForwardState<T>&, \
                                 const std::vector<Matrix<T>>&, GramMode, MatrixView<T>);           \
     template void solve_or_throw<T>(Context&, const char*, MatrixView<T>, MatrixView<const T>,     \

@@ -16,6 +16,16 @@
 
 namespace ngd::detail {
 
+/// Forward pass into `state` and the loss factors at theta (arguments already checked).
+template <class T>
+LossFactors<T> evaluate(Context& ctx, const Mlp& model, const T* theta, const Batch<T>& batch,
+                        Loss loss, ForwardState<T>& state);
+
+/// grad L = J^T e / n (p x 1) by one backprop through an evaluated state.
+template <class T>
+Matrix<T> gradient_at(Context& ctx, const Mlp& model, const T* theta, const Batch<T>& batch,
+                      const ForwardState<T>& state, const LossFactors<T>& factors);
+
 /// Lower triangle of A A^T (N x N) from the seeds, structured or through explicit column blocks of
 /// A sized by ctx.memory_budget().
 template <class T>

@@ -80,10 +80,7 @@ double loss(Context& ctx, const Mlp& model, MatrixView<const T> theta, const Bat
     detail::check_theta<T>(ctx, fn, model, theta);
     detail::check_batch<T>(ctx, fn, model, batch, loss);
     ForwardState<T> state;
-    NGD_STAGE(ctx, forward<T>, ctx, model, theta.data, batch.inputs, batch.output_rows, state);
-    LossFactors<T> lf;
-    NGD_STAGE(ctx, loss_factors<T>, ctx, loss, state.outputs.const_view(), batch.targets, lf);
-    return lf.value;
+    return detail::evaluate<T>(ctx, model, theta.data, batch, loss, state).value;
 }
 
 template <class T>
@@ -93,16 +90,8 @@ Matrix<T> gradient(Context& ctx, const Mlp& model, MatrixView<const T> theta, co
     detail::check_theta<T>(ctx, fn, model, theta);
     detail::check_batch<T>(ctx, fn, model, batch, loss);
     ForwardState<T> state;
-    NGD_STAGE(ctx, forward<T>, ctx, model, theta.data, batch.inputs, batch.output_rows, state);
-    LossFactors<T> lf;
-    NGD_STAGE(ctx, loss_factors<T>, ctx, loss, state.outputs.const_view(), batch.targets, lf);
-    // grad L = J^T e / n.
-    const std::int64_t p = model.n_params();
-    Matrix<T> g(p, 1, ctx.memory_space());
-    NGD_STAGE(ctx, transpose_product<T>, ctx, model, theta.data, batch.inputs, state,
-              MatrixView<const T>(), batch.output_rows, lf.gradient.const_view(), g.data());
-    NGD_STAGE(ctx, axpby<T>, ctx, p, T(1.0 / double(batch.size())), g.data(), T(0), g.data());
-    return g;
+    const LossFactors<T> lf = detail::evaluate<T>(ctx, model, theta.data, batch, loss, state);
+    return detail::gradient_at<T>(ctx, model, theta.data, batch, state, lf);
 }
 
 template <class T>
@@ -158,9 +147,7 @@ Matrix<T> gram(Context& ctx, const Mlp& model, MatrixView<const T> theta, const 
     detail::check_theta<T>(ctx, fn, model, theta);
     detail::check_batch<T>(ctx, fn, model, batch, loss);
     ForwardState<T> state;
-    NGD_STAGE(ctx, forward<T>, ctx, model, theta.data, batch.inputs, batch.output_rows, state);
-    LossFactors<T> lf;
-    NGD_STAGE(ctx, loss_factors<T>, ctx, loss, state.outputs.const_view(), batch.targets, lf);
+    const LossFactors<T> lf = detail::evaluate<T>(ctx, model, theta.data, batch, loss, state);
     const MatrixView<const T> factor =
         loss == Loss::squared ? MatrixView<const T>() : lf.factor.const_view();
     return gram_with_factor<T>(ctx, model, theta, batch.inputs, batch.output_rows, state, factor,

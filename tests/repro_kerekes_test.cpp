@@ -1,5 +1,5 @@
 // Kerekes, Meszaros & Huszar (2021) at small size, on the reference backend: each test asserts the
-// criterion stated for its claim in docs/reproduction_kerekes.md (claim 5: NGD's margin law and
+// criterion stated for its claim in docs/reproduction.md (claim 5: NGD's margin law and
 // direction on deep linear nets vs GD's turn towards the SVM; 7: the diagonal network on a sparse
 // teacher; 8: the margin law on a two-layer tanh net), plus the helpers those criteria rely on.
 #include <gtest/gtest.h>

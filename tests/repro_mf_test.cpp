@@ -1,5 +1,5 @@
 // Deep matrix completion (Kerekes et al. 2021) at small size on the reference backend: each test
-// asserts the criterion stated in docs/reproduction_mf.md: depth 1 leaves unobserved entries
+// asserts the criterion stated in docs/reproduction.md: depth 1 leaves unobserved entries
 // exactly at their initial values; GD from a small initialisation completes better with depth;
 // NGD does not benefit the same way; tiny initialisation breaks the discrete NGD step and damping
 // repairs it. Also checks the small SVD and the effective rank against known cases.

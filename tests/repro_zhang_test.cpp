@@ -1,5 +1,5 @@
 // Zhang, Martens & Grosse (2019) at small size, on the reference backend: each test asserts the
-// criterion stated for its claim in docs/reproduction_zhang.md (claim 1: NGD's linear contraction;
+// criterion stated for its claim in docs/reproduction.md (claim 1: NGD's linear contraction;
 // 2: Jacobian stability improving with width; 3: damped NGD's per-eigendirection contraction;
 // 4: K-FAC's rate degrading with cond(X^T X) while NGD's does not), plus the K-FAC algebra.
 #include <gtest/gtest.h>
