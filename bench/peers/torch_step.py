@@ -1,0 +1,209 @@
+#!/usr/bin/env python3
+"""PyTorch peer: ngd's damped NGD step written as a PyTorch user would write it (torch.func
+vmap(jacrev) for J, the Gram by matmul, torch.linalg.cholesky + cholesky_solve, then J^T alpha),
+on a step_export folder. It first checks its direction against ngd's, then times the step and its
+stages (warm-up excluded, device-synchronised medians). J is computed in blocks of samples when the
+whole of it does not fit the memory budget; the direction is then one VJP instead of A^T alpha.
+"""
+
+import sys
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.func import jacrev, vjp, vmap
+
+import common
+
+
+class Ops:
+    """The adapter common.py's model and loss code is written against."""
+
+    relu = staticmethod(torch.relu)
+    tanh = staticmethod(torch.tanh)
+    exp = staticmethod(torch.exp)
+    log1p = staticmethod(torch.log1p)
+    abs = staticmethod(torch.abs)
+    sqrt = staticmethod(torch.sqrt)
+    einsum = staticmethod(torch.einsum)
+
+    def __init__(self, dtype, device):
+        self.dtype, self.device = dtype, device
+
+    def gelu(self, z):
+        return F.gelu(z, approximate="none")
+
+    def logsumexp(self, f):
+        return torch.logsumexp(f, dim=-1, keepdim=True)
+
+    def one_hot(self, y, k):
+        return F.one_hot(y, k).to(self.dtype)
+
+    def eye(self, k):
+        return torch.eye(k, dtype=self.dtype, device=self.device)
+
+
+class TorchStep:
+    def __init__(self, exp, device, chunk):
+        self.exp, self.chunk, self.n_blocks = exp, chunk, exp.n // chunk
+        self.dtype = torch.float64 if exp.precision == "f64" else torch.float32
+        self.ops = Ops(self.dtype, device)
+
+        def put(a):
+            return None if a is None else torch.as_tensor(a, device=device)
+
+        self.leaves = [put(a) for a in common.trainable_leaves(exp)]
+        self.frozen = [
+            None if c is None else (put(c[0]), put(c[1])) for c in common.frozen_arrays(exp)
+        ]
+        x, y, sel = common.batch_arrays(exp)
+        self.x, self.y, self.sel = put(x), put(y), put(sel)
+        sel_dim = None if sel is None else 0
+
+        def f_sample(leaves, x, sel):
+            return common.forward_sample(exp, self.ops, leaves, self.frozen, x, sel)
+
+        self.f_batch = vmap(f_sample, in_dims=(None, 0, sel_dim))
+        self.jac = vmap(jacrev(f_sample), in_dims=(None, 0, sel_dim))
+
+    def forward(self, leaves):
+        f = self.f_batch(leaves, self.x, self.sel)
+        value, big_m, u = common.loss_factors(self.exp, self.ops, f, self.y)
+        return f, value, big_m, u
+
+    def a_block(self, leaves, big_m, s):
+        """Rows of A = M^T J for samples [s c, (s + 1) c), one (c k) x p_l matrix per leaf."""
+        c, k = self.chunk, self.exp.k
+        rows = slice(s * c, (s + 1) * c)
+        jacs = self.jac(leaves, self.x[rows], None if self.sel is None else self.sel[rows])
+        m = None if big_m is None else big_m[rows]
+        return [common.apply_mt(self.ops, m, j.reshape(c, k, -1)).reshape(c * k, -1) for j in jacs]
+
+    def gram(self, leaves, big_m):
+        """K = A A^T + n lambda I (both triangles), and A itself when it is a single block."""
+        if self.n_blocks == 1:
+            a = self.a_block(leaves, big_m, 0)
+            k = sum(b @ b.T for b in a)
+        else:
+            a, rows = None, self.chunk * self.exp.k
+            k = torch.empty(self.exp.N, self.exp.N, dtype=self.dtype, device=self.ops.device)
+            for s in range(self.n_blocks):
+                a_s, rs = self.a_block(leaves, big_m, s), slice(s * rows, (s + 1) * rows)
+                k[rs, rs] = sum(b @ b.T for b in a_s)
+                for t in range(s + 1, self.n_blocks):
+                    a_t, rt = self.a_block(leaves, big_m, t), slice(t * rows, (t + 1) * rows)
+                    block = sum(b @ c.T for b, c in zip(a_s, a_t))
+                    k[rs, rt], k[rt, rs] = block, block.T
+                    del a_t
+        k.diagonal().add_(self.exp.n * self.exp.damping)
+        return k, a
+
+    def solve(self, k, u):
+        chol = torch.linalg.cholesky(k)
+        return torch.cholesky_solve(u.reshape(-1, 1), chol).reshape(u.shape)
+
+    def direction(self, leaves, big_m, alpha, a):
+        """d = A^T alpha: a product with the stored A, or one VJP with cotangent M alpha."""
+        if a is not None:
+            flat = alpha.reshape(-1)
+            return [(b.T @ flat).reshape(leaf.shape) for b, leaf in zip(a, leaves)]
+        _, pullback = vjp(lambda p: self.f_batch(p, self.x, self.sel), leaves)
+        return list(pullback(common.apply_m(self.ops, big_m, alpha))[0])
+
+    def step(self, leaves, learning_rate):
+        f, value, big_m, u = self.forward(leaves)
+        k, a = self.gram(leaves, big_m)
+        alpha = self.solve(k, u)
+        del k
+        d = self.direction(leaves, big_m, alpha, a)
+        return [p - learning_rate * g for p, g in zip(leaves, d)], d, f, value
+
+
+def main():
+    args = common.parser(__doc__).parse_args()
+    exp = common.load_export(args.export)
+    use_gpu = args.device == "gpu" or (args.device == "auto" and torch.cuda.is_available())
+    if use_gpu and not torch.cuda.is_available():
+        print("torch_step: --device gpu but torch sees no CUDA device", file=sys.stderr)
+        return 2
+    device = torch.device("cuda" if use_gpu else "cpu")
+    # Full float32 products, as ngd computes them: no TF32 in matmuls.
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    torch.set_float32_matmul_precision("highest")
+
+    itemsize = exp.dtype.itemsize
+    if args.memory_budget_gb is not None:
+        budget = common.gib(args.memory_budget_gb)
+    elif use_gpu:
+        free, _ = torch.cuda.mem_get_info()
+        budget = max(0.5 * free - 2 * exp.N**2 * itemsize, 0)
+    else:
+        budget = common.gib(2)
+    chunk = common.choose_chunk(exp, budget, args.chunk)
+    name = (
+        torch.cuda.get_device_name(device)
+        if use_gpu
+        else f"CPU ({torch.get_num_threads()} threads)"
+    )
+    result = common.base_result(
+        exp, "torch", {"torch": torch.__version__, "numpy": np.__version__}, name
+    )
+    result["cost"] = common.cost(exp, chunk)
+
+    def sync(_):
+        if use_gpu:
+            torch.cuda.synchronize()
+
+    reason = common.too_costly(exp, chunk, args.max_gram_flops)
+    if reason:
+        result["skipped"] = reason
+        return common.finish(result, args.out)
+    try:
+        runner = TorchStep(exp, device, chunk)
+        leaves, lr = runner.leaves, args.learning_rate
+        _, d, f, value = runner.step(leaves, lr)
+        d_theta = common.leaves_to_theta(exp, [g.cpu().numpy() for g in d])
+        tol = common.default_tol(exp, args.tol)
+        result["agreement"] = common.compare(exp, d_theta, f.cpu().numpy(), float(value), tol)
+        del d, f
+        if result["agreement"]["pass"]:
+            # Stages: one warm-up call (compilation for JAX) is enough after the step's.
+            timing = (min(args.warmup, 1), args.repeats, args.max_seconds)
+            # The checked step above was the first warm-up call.
+            seconds = {
+                "step": common.time_call(
+                    lambda: runner.step(leaves, lr),
+                    sync,
+                    max(args.warmup - 1, 0),
+                    args.repeats,
+                    args.max_seconds,
+                )
+            }
+            if not args.no_stages:
+                _, _, big_m, u = runner.forward(leaves)
+                seconds["forward"] = common.time_call(lambda: runner.forward(leaves), sync, *timing)
+                if runner.n_blocks == 1:
+                    seconds["jacobian"] = common.time_call(
+                        lambda: runner.a_block(leaves, big_m, 0), sync, *timing
+                    )
+                seconds["gram"] = common.time_call(
+                    lambda: runner.gram(leaves, big_m), sync, *timing
+                )
+                k, a = runner.gram(leaves, big_m)
+                seconds["solve"] = common.time_call(lambda: runner.solve(k, u), sync, *timing)
+                alpha = runner.solve(k, u)
+                del k
+                seconds["direction"] = common.time_call(
+                    lambda: runner.direction(leaves, big_m, alpha, a), sync, *timing
+                )
+            result["seconds"] = seconds
+    except torch.cuda.OutOfMemoryError as e:
+        result["out_of_memory"] = str(e).splitlines()[0]
+    except torch.linalg.LinAlgError as e:
+        result["error"] = "Cholesky failed: " + str(e).splitlines()[0]
+    return common.finish(result, args.out)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
