@@ -27,16 +27,17 @@ double loss_at(Context& ctx, const Mlp& model, const T* theta, const Batch<T>& b
     return detail::evaluate<T>(ctx, model, theta, batch, loss, state).value;
 }
 
-// theta_new = theta - eta d, the loss there (if asked), and the reductions of the report.
+// theta_new = theta - eta d (|d| = d_norm), the loss there (if asked), and the reductions of the
+// report.
 template <class T>
 Matrix<T> take_step(Context& ctx, const Mlp& model, MatrixView<const T> theta,
-                    const Batch<T>& batch, Loss loss, double eta, const Matrix<T>& d,
+                    const Batch<T>& batch, Loss loss, double eta, const Matrix<T>& d, double d_norm,
                     bool evaluate_after, StepReport& r) {
     const std::int64_t p = model.n_params();
     Matrix<T> next(p, 1, ctx.memory_space());
     NGD_STAGE(ctx, copy_vector<T>, ctx, p, theta.data, next.data());
     NGD_STAGE(ctx, axpby<T>, ctx, p, T(-eta), d.data(), T(1), next.data());
-    r.step_norm = eta * std::sqrt(NGD_STAGE(ctx, dot<T>, ctx, p, d.data(), d.data()));
+    r.step_norm = eta * d_norm;
     if (evaluate_after) {
         r.loss_after = loss_at<T>(ctx, model, next.data(), batch, loss);
         r.actual_reduction = r.loss_before - r.loss_after;
@@ -146,7 +147,7 @@ StepReport NaturalGradient<T>::step(Context& ctx, const Mlp& model, MatrixView<T
         r.output_change = eta * change;
         // Gauss-Newton model: L(theta - eta d) ~ L - eta g.d + eta^2/2 d^T F d.
         r.predicted_reduction = eta * s.gradient_dot - 0.5 * eta * eta * s.curvature;
-        Matrix<T> next = take_step<T>(ctx, model, theta_in, batch, loss, eta, s.d,
+        Matrix<T> next = take_step<T>(ctx, model, theta_in, batch, loss, eta, s.d, d_norm,
                                       adaptive || options_.evaluate_after, r);
         if (!adaptive) {
             NGD_STAGE(ctx, copy_vector<T>, ctx, p, next.data(), theta.data);
@@ -215,9 +216,11 @@ StepReport GradientDescent<T>::step(Context& ctx, const Mlp& model, MatrixView<T
     r.loss_before = lf.value;
     r.form = SolveForm::factor;
     // First-order model: L(theta - eta g) ~ L - eta |g|^2.
-    r.predicted_reduction = eta * NGD_STAGE(ctx, dot<T>, ctx, p, g.data(), g.data());
-    Matrix<T> next =
-        take_step<T>(ctx, model, theta_in, batch, loss, eta, g, options_.evaluate_after, r);
+    const double g2 = NGD_STAGE(ctx, dot<T>, ctx, p, g.data(), g.data());
+    r.predicted_reduction = eta * g2;
+    r.learning_rate = eta;
+    Matrix<T> next = take_step<T>(ctx, model, theta_in, batch, loss, eta, g, std::sqrt(g2),
+                                  options_.evaluate_after, r);
     NGD_STAGE(ctx, copy_vector<T>, ctx, p, next.data(), theta.data);
     ctx.synchronize();
     r.seconds.total = seconds_since(t0);
