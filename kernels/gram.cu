@@ -84,7 +84,11 @@ void gram_structured(Context& ctx, const Mlp& model, MatrixView<const T> x,
     const std::int64_t k = model.n_outputs();
     const std::int64_t n_rows = n * k;
     if (n_rows == 0) return;
-    Scratch<T> s(stage.state, n * n);
+    // Review fix: S is as large as G when k = 1 (32 GiB at n = 65536 in double). As context
+    // scratch it stayed cached after this call, where only the context can reuse it, and the
+    // step's next N x N Matrix ran out of memory on an 80 GB device. From the Matrix pool it goes
+    // back (stream-ordered) to serve that allocation, and a steady state still reuses it.
+    Matrix<T> s(n, n, MemorySpace::device);
     bool first = true;
     for (std::int64_t l = 0; l < model.n_layers(); ++l) {
         const Layer& layer = model.layer(l);

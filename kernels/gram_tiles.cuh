@@ -254,6 +254,22 @@ __global__ void __launch_bounds__(kTileThreads)
         const std::int64_t r = r0 + e % kTile, c = c0 + e / kTile;
         if (r < n_rows && c <= r) update_entry(smem[e], r, c, s, lds, s_offset, k, beta, g, ldg);
     }
+#else
+    // Review fix: this code image targets < sm_80 (a user's CMAKE_CUDA_ARCHITECTURES below 80,
+    // JIT-compiled for the sm_80+ device the host check saw), so FP64 wmma is unavailable. An
+    // empty body would leave G unwritten (silently wrong); plain FMAs keep it correct, if slow.
+    std::int64_t ti, tj;
+    lower_tile_of(blockIdx.x, &ti, &tj);
+    for (int e = threadIdx.x; e < 64 * 64; e += kTileThreads) {
+        const std::int64_t r = ti * 64 + e % 64, c = tj * 64 + e / 64;
+        if (r >= n_rows || c > r) continue;
+        double acc = 0;
+        for (std::int64_t t = 0; t < depth; ++t) {
+            acc += kDepthContiguous ? a[t + r * lda] * a[t + c * lda]
+                                    : a[r + t * lda] * a[c + t * lda];
+        }
+        update_entry(acc, r, c, s, lds, s_offset, k, beta, g, ldg);
+    }
 #endif
 }
 

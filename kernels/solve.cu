@@ -91,8 +91,12 @@ void ensure_potrf_workspace(CudaState& state, std::int64_t n, T* a, std::int64_t
             state.potrf_device = nullptr;
             state.potrf_device_bytes = 0;
         }
-        NGD_CUDA_CHECK(cudaMalloc(&state.potrf_device, state.potrf_need_device));
-        state.potrf_device_bytes = state.potrf_need_device;
+        // Review fix: a bare cudaMalloc reported a failure as CudaError; acquire() (a cudaMalloc'd
+        // block, freed by cudaFree like before) gives back idle cached memory, retries, and throws
+        // OutOfMemory with the free bytes, as every other allocation does.
+        std::size_t bucket = 0;
+        state.potrf_device = state.acquire(state.potrf_need_device, bucket);
+        state.potrf_device_bytes = bucket;
     }
     if (state.potrf_need_host > state.potrf_host.size())
         state.potrf_host.resize(state.potrf_need_host);
