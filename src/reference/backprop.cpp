@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "reference/column_dot.hpp"
 #include "stages.hpp"
 
 namespace ngd::reference {
@@ -16,22 +17,6 @@ double factor_entry(MatrixView<const T> factor, std::int64_t i, std::int64_t row
                     std::int64_t k) {
     if (factor.empty()) return row == c ? 1.0 : 0.0;
     return double(factor(row, i * k + c));
-}
-
-// Sum of x_r y_r over r < len in double; four partial sums keep independent multiply-adds in
-// flight.
-template <class T>
-double column_dot(const T* x, const T* y, std::int64_t len) {
-    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    std::int64_t r = 0;
-    for (; r + 4 <= len; r += 4) {
-        s0 += double(x[r]) * double(y[r]);
-        s1 += double(x[r + 1]) * double(y[r + 1]);
-        s2 += double(x[r + 2]) * double(y[r + 2]);
-        s3 += double(x[r + 3]) * double(y[r + 3]);
-    }
-    for (; r < len; ++r) s0 += double(x[r]) * double(y[r]);
-    return (s0 + s1) + (s2 + s3);
 }
 
 // dst = dact (.) (w W^T src) column by column: W is n_out x n_in, src n_out x cols, dst n_in x
