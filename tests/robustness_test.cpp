@@ -115,7 +115,9 @@ TEST(LevenbergMarquardt, RejectedTriesLeaveThetaAndRaiseDamping) {
         rejections += r.rejections;
         EXPECT_TRUE(r.accepted);
         EXPECT_GT(r.gain_ratio, 0);
-        if (r.rejections > 0) EXPECT_GT(r.damping, 1e-12);
+        if (r.rejections > 0) {
+            EXPECT_GT(r.damping, 1e-12);
+        }
     }
     EXPECT_GT(rejections, 0) << "the first full steps overshoot, so some tries must be rejected";
 }
