@@ -7,7 +7,6 @@ quotes), writes docs/img/kerekes_*.png and prints the figures the document cites
 Needs matplotlib (Debian: python3-matplotlib, for /usr/bin/python3).
 """
 import argparse
-import csv
 import math
 import os
 import subprocess
@@ -18,6 +17,9 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from plotlib import read, runs_of, save  # noqa: E402
 
 # (csv file, program, arguments): the runs behind every figure.
 RUNS = [
@@ -32,37 +34,6 @@ RUNS = [
     ("sparse.csv", "sparse_teacher",
      ["--seeds", "0,1,2", "--lr", "1,0.5,0.2,0.1,0.03,0.01,0.003,0.001,0.0003"]),
 ]
-
-
-def number(v):
-    try:
-        return float(v)
-    except ValueError:
-        return v
-
-
-def read(path):
-    with open(path, newline="") as f:
-        return [{
-    k: number(v) for k, v in row.items()} for row in csv.DictReader(f)]
-
-
-def runs_of(rows, *keys):
-    """Groups rows into runs keyed by the given columns, each sorted by step."""
-    groups = defaultdict(list)
-    for r in rows:
-        groups[tuple(r[k] for k in keys)].append(r)
-    for g in groups.values():
-        g.sort(key=lambda r: r["step"])
-    return groups
-
-
-def save(fig, out, name):
-    path = os.path.join(out, name)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    print(f"wrote {path}")
 
 
 DEPTH_COLORS = {1: "tab:blue", 2: "tab:orange", 3: "tab:green"}

@@ -7,7 +7,6 @@ and prints the figures the document cites. Needs matplotlib (Debian: python3-mat
 /usr/bin/python3).
 """
 import argparse
-import csv
 import math
 import os
 import subprocess
@@ -18,6 +17,9 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from plotlib import read, runs_of, save  # noqa: E402
 
 PROGRAM = "kerekes_matrix_factorization"
 # (csv file, arguments): the runs behind every figure.
@@ -37,40 +39,10 @@ COLORS = {"gd": "tab:blue", "ngd": "tab:red", "ngd_full": "tab:green"}
 LABELS = {"gd": "GD", "ngd": "NGD (training-set Fisher)", "ngd_full": "NGD (Fisher over all entries)"}
 
 
-def number(v):
-    try:
-        return float(v)
-    except ValueError:
-        return v
-
-
-def read(path):
-    with open(path, newline="") as f:
-        return [{k: number(v) for k, v in row.items()} for row in csv.DictReader(f)]
-
-
-def runs_of(rows, *keys):
-    """Rows grouped into runs by the given columns, each run sorted by step."""
-    groups = defaultdict(list)
-    for r in rows:
-        groups[tuple(r[k] for k in keys)].append(r)
-    for g in groups.values():
-        g.sort(key=lambda r: r["step"])
-    return groups
-
-
 def final(run, column):
     """The last finite value of a column (a run that blew up keeps its last finite record)."""
     values = [r[column] for r in run if isinstance(r[column], float) and math.isfinite(r[column])]
     return values[-1] if values else float("nan")
-
-
-def save(fig, out, name):
-    path = os.path.join(out, name)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    print(f"wrote {path}")
 
 
 def summary(groups, key_fn):

@@ -7,17 +7,18 @@ quotes), writes docs/img/zhang_*.png and prints the figures the document cites. 
 (Debian: python3-matplotlib, for /usr/bin/python3).
 """
 import argparse
-import csv
 import math
 import os
 import subprocess
 import sys
-from collections import defaultdict
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from plotlib import read, runs_of, save  # noqa: E402
 
 # (csv file, program, arguments): the runs behind every figure.
 RUNS = [
@@ -31,42 +32,12 @@ RUNS = [
 ]
 
 
-def number(v):
-    try:
-        return float(v)
-    except ValueError:
-        return v
-
-
-def read(path):
-    with open(path, newline="") as f:
-        return [{k: number(v) for k, v in row.items()} for row in csv.DictReader(f)]
-
-
-def runs_of(rows, *keys):
-    """Rows grouped by the given columns, each group sorted by step."""
-    groups = defaultdict(list)
-    for r in rows:
-        groups[tuple(r[k] for k in keys)].append(r)
-    for g in groups.values():
-        g.sort(key=lambda r: r["step"])
-    return groups
-
-
 def late_rate(values):
     """Geometric-mean ratio over the second half of the steps, above 1e-20 of the start (the
     estimator of examples/common/zhang.hpp)."""
     logs = [math.log(values[t] / values[t - 1]) for t in range(1, len(values))
             if 2 * t > len(values) and values[t] > 1e-20 * values[0]]
     return math.exp(sum(logs) / len(logs)) if logs else float("nan")
-
-
-def save(fig, out, name):
-    path = os.path.join(out, name)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    print(f"wrote {path}")
 
 
 def plot_convergence(rows, rows_lr1, out):

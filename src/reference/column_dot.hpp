@@ -1,5 +1,6 @@
 // The inner product the reference backend's loops are built on: double accumulation of two
-// contiguous columns, in a fixed order (so results are reproducible), shared by backprop and the Gram.
+// contiguous columns, in a fixed order (so results are reproducible), shared by backprop and the
+// Gram.
 #pragma once
 
 #include <cstdint>

@@ -1,0 +1,44 @@
+"""What the reproduction plot scripts (scripts/plot_*.py) share: reading the examples' CSVs into
+rows of numbers, grouping rows into runs, and saving a figure. Needs matplotlib (Debian:
+python3-matplotlib, for /usr/bin/python3)."""
+import csv
+import os
+from collections import defaultdict
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def number(v):
+    """A CSV cell as a float when it is one, else the string."""
+    try:
+        return float(v)
+    except ValueError:
+        return v
+
+
+def read(path):
+    """The rows of a CSV file as dicts of numbers (or strings)."""
+    with open(path, newline="") as f:
+        return [{k: number(v) for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+def runs_of(rows, *keys):
+    """Rows grouped into runs by the given columns, each run sorted by step."""
+    groups = defaultdict(list)
+    for r in rows:
+        groups[tuple(r[k] for k in keys)].append(r)
+    for g in groups.values():
+        g.sort(key=lambda r: r["step"])
+    return groups
+
+
+def save(fig, out, name):
+    """Writes fig to out/name (PNG) and closes it."""
+    path = os.path.join(out, name)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    print(f"wrote {path}")
