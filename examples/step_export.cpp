@@ -1,7 +1,8 @@
 // step_export: one damped NGD direction on a DESIGN.md section 6 configuration (Z, M, L, F, sizes
 // overridable), written to a folder as raw little-endian binaries plus meta.json, so that the
 // PyTorch/JAX peers in bench/peers can recompute the same step and compare. It can also time
-// ngd::direction (device-synchronised wall clock) with the same method the peers use.
+// ngd::direction (device-synchronised wall clock) with the same method the peers use, and the
+// step per stage (scripts/gpu-scaling runs it with --export false for the scaling sweeps).
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -10,6 +11,7 @@
 #include <exception>
 #include <filesystem>
 #include <fstream>
+#include <new>
 #include <ngd/ngd.hpp>
 #include <sstream>
 #include <stdexcept>
@@ -162,6 +164,49 @@ std::vector<double> time_direction(ngd::Context& ctx, const Setup& s, const Data
     return seconds;
 }
 
+// The step again through NaturalGradient with Options::time_stages (it synchronises per stage):
+// meta.json's "stage_seconds", a list of StepReport::seconds per stage. eta = 0 keeps theta, so
+// each call times the same step. A step needs a theta-sized buffer more than a direction: where
+// only the step runs out of memory, the direction's times stand and the stages say why they are
+// missing.
+template <class T>
+std::string stage_seconds(ngd::Context& ctx, const Setup& s, Data<T>& d, double damping,
+                          ngd::DirectionOptions options, int warmup, int repeats) {
+    typename ngd::NaturalGradient<T>::Options o;
+    o.learning_rate = 0, o.damping = damping, o.evaluate_after = false, o.time_stages = true;
+    o.gram_mode = options.gram_mode, o.form = options.form;
+    const std::string head =
+        "{\"what\": \"NaturalGradient::step, Options::time_stages (synchronised per stage), "
+        "learning rate 0\", \"warmup\": " +
+        std::to_string(warmup);
+    std::vector<ngd::StepReport::Seconds> seconds;
+    try {
+        ngd::NaturalGradient<T> optimizer(o);
+        for (int r = 0; r < warmup + repeats; ++r) {
+            const ngd::StepReport report =
+                optimizer.step(ctx, s.model, d.theta.view(), d.batch(), s.loss);
+            if (r >= warmup) seconds.push_back(report.seconds);
+        }
+    } catch (const ngd::OutOfMemory& e) {
+        return head + ", \"out_of_memory\": " + quoted(e.what()) + "}";
+    }
+    using S = ngd::StepReport::Seconds;
+    std::ostringstream j;
+    j << head;
+    for (const auto& [name, member] : {std::pair<const char*, double S::*>{"forward", &S::forward},
+                                       {"gram", &S::gram},
+                                       {"solve", &S::solve},
+                                       {"direction", &S::direction},
+                                       {"total", &S::total}}) {
+        j << ", \"" << name << "\": [";
+        for (std::size_t i = 0; i < seconds.size(); ++i) {
+            j << (i ? ", " : "") << number(seconds[i].*member);
+        }
+        j << "]";
+    }
+    return j.str() + "}";
+}
+
 std::string layers_json(const ngd::Mlp& model) {
     std::ostringstream j;
     j << "[";
@@ -199,29 +244,36 @@ int run(const examples::Flags& flags) {
     std::filesystem::create_directories(dir);
 
     ngd::Context ctx = examples::make_context(flags.get_string("backend"));
+    if (flags.given("memory-budget")) {
+        ctx.set_memory_budget(std::size_t(flags.get_int("memory-budget", 1)));
+    }
+    // Without the export (timing runs), nothing is computed but the loss and the timed calls.
+    const bool exported = flags.get_choice("export", {"true", "false"}) == "true";
     const Data<T> host = make_data<T>(s, data_seed, theta_seed);
-    const Data<T> data = to_context(ctx, host);
+    Data<T> data = to_context(ctx, host);
     const ngd::Batch<T> batch = data.batch();
     const double loss_value = ngd::loss<T>(ctx, s.model, data.theta.const_view(), batch, s.loss);
-    const ngd::Matrix<T> outputs = ngd::to_host<T>(
-        ctx, ngd::forward<T>(ctx, s.model, data.theta.const_view(), batch.inputs, batch.output_rows)
-                 .const_view());
-    const ngd::Matrix<T> direction = ngd::to_host<T>(
-        ctx,
-        ngd::direction<T>(ctx, s.model, data.theta.const_view(), batch, s.loss, damping, options)
-            .const_view());
-
-    write_binary(dir / "inputs.bin", host.inputs);
-    write_binary(dir / "targets.bin", host.targets);
-    if (!host.rows.empty()) write_binary(dir / "output_rows.bin", host.rows);
-    write_binary(dir / "theta.bin", host.theta);
-    write_binary(dir / "outputs.bin", outputs);
-    write_binary(dir / "direction.bin", direction);
+    if (exported) {
+        const ngd::Matrix<T> outputs = ngd::to_host<T>(
+            ctx,
+            ngd::forward<T>(ctx, s.model, data.theta.const_view(), batch.inputs, batch.output_rows)
+                .const_view());
+        const ngd::Matrix<T> direction =
+            ngd::to_host<T>(ctx, ngd::direction<T>(ctx, s.model, data.theta.const_view(), batch,
+                                                   s.loss, damping, options)
+                                     .const_view());
+        write_binary(dir / "inputs.bin", host.inputs);
+        write_binary(dir / "targets.bin", host.targets);
+        if (!host.rows.empty()) write_binary(dir / "output_rows.bin", host.rows);
+        write_binary(dir / "theta.bin", host.theta);
+        write_binary(dir / "outputs.bin", outputs);
+        write_binary(dir / "direction.bin", direction);
+    }
 
     // In float32 the peers' agreement with ngd is limited by both sides' rounding; the float64
     // direction from the same (float32-valued) data tells each side's own error.
-    const bool f64_check =
-        std::is_same_v<T, float> && flags.get_choice("f64-check", {"true", "false"}) == "true";
+    const bool f64_check = exported && std::is_same_v<T, float> &&
+                           flags.get_choice("f64-check", {"true", "false"}) == "true";
     if (f64_check) {
         ngd::Matrix<double> theta64(host.theta.rows(), 1),
             x64(host.inputs.rows(), host.inputs.cols()),
@@ -243,6 +295,10 @@ int run(const examples::Flags& flags) {
     const int repeats = int(flags.get_int("repeats", 0)), warmup = int(flags.get_int("warmup", 0));
     std::vector<double> seconds;
     if (repeats > 0) seconds = time_direction(ctx, s, data, damping, options, warmup, repeats);
+    std::string stages;
+    if (repeats > 0 && flags.get_choice("time-stages", {"true", "false"}) == "true") {
+        stages = stage_seconds(ctx, s, data, damping, options, warmup, repeats);
+    }
 
     const std::int64_t n = s.n, k = s.model.n_outputs(), d = s.model.n_inputs();
     std::ostringstream j;
@@ -259,6 +315,7 @@ int run(const examples::Flags& flags) {
       << "  \"gram_shift\": " << number(double(n) * damping) << ",\n"
       << "  \"gram_mode\": " << quoted(ngd::to_string(options.gram_mode)) << ",\n"
       << "  \"solve_form\": " << quoted(ngd::to_string(options.form)) << ",\n"
+      << "  \"memory_budget\": " << ctx.memory_budget() << ",\n"
       << "  \"n\": " << n << ", \"d\": " << d << ", \"k\": " << k << ", \"N\": " << n * k
       << ", \"p\": " << s.model.n_params() << ", \"p_trainable\": " << s.model.n_trainable_params()
       << ",\n"
@@ -282,32 +339,39 @@ int run(const examples::Flags& flags) {
          "class indices, all stored in dtype\"\n  },\n"
       << "  \"seeds\": {\"data\": " << data_seed << ", \"theta\": " << theta_seed << "},\n"
       << "  \"loss_value\": " << number(loss_value) << ",\n"
-      << "  \"files\": {\n"
-      << "    \"inputs\": {\"file\": \"inputs.bin\", \"rows\": " << d << ", \"cols\": " << n
-      << "},\n"
-      << "    \"targets\": {\"file\": \"targets.bin\", \"rows\": " << host.targets.rows()
-      << ", \"cols\": " << n << "},\n";
-    if (!host.rows.empty()) {
-        j << "    \"output_rows\": {\"file\": \"output_rows.bin\", \"rows\": 1, \"cols\": " << n
-          << "},\n";
+      << "  \"exported\": " << (exported ? "true" : "false") << ",\n"
+      << "  \"files\": {";
+    if (exported) {
+        j << "\n"
+          << "    \"inputs\": {\"file\": \"inputs.bin\", \"rows\": " << d << ", \"cols\": " << n
+          << "},\n"
+          << "    \"targets\": {\"file\": \"targets.bin\", \"rows\": " << host.targets.rows()
+          << ", \"cols\": " << n << "},\n";
+        if (!host.rows.empty()) {
+            j << "    \"output_rows\": {\"file\": \"output_rows.bin\", \"rows\": 1, \"cols\": " << n
+              << "},\n";
+        }
+        j << "    \"theta\": {\"file\": \"theta.bin\", \"rows\": " << s.model.n_params()
+          << ", \"cols\": 1},\n"
+          << "    \"outputs\": {\"file\": \"outputs.bin\", \"rows\": " << k << ", \"cols\": " << n
+          << "},\n"
+          << "    \"direction\": {\"file\": \"direction.bin\", \"rows\": " << s.model.n_params()
+          << ", \"cols\": 1}";
+        if (f64_check) {
+            j << ",\n    \"direction_f64\": {\"file\": \"direction_f64.bin\", \"dtype\": \"<f8\", "
+                 "\"rows\": "
+              << s.model.n_params() << ", \"cols\": 1}";
+        }
+        j << "\n  ";
     }
-    j << "    \"theta\": {\"file\": \"theta.bin\", \"rows\": " << s.model.n_params()
-      << ", \"cols\": 1},\n"
-      << "    \"outputs\": {\"file\": \"outputs.bin\", \"rows\": " << k << ", \"cols\": " << n
-      << "},\n"
-      << "    \"direction\": {\"file\": \"direction.bin\", \"rows\": " << s.model.n_params()
-      << ", \"cols\": 1}";
-    if (f64_check) {
-        j << ",\n    \"direction_f64\": {\"file\": \"direction_f64.bin\", \"dtype\": \"<f8\", "
-             "\"rows\": "
-          << s.model.n_params() << ", \"cols\": 1}";
-    }
-    j << "\n  },\n  \"ngd_seconds\": {\"what\": \"ngd::direction, device-synchronised wall "
+    j << "},\n  \"ngd_seconds\": {\"what\": \"ngd::direction, device-synchronised wall "
          "clock\", "
          "\"warmup\": "
       << (repeats > 0 ? warmup : 0) << ", \"repeats\": [";
     for (std::size_t i = 0; i < seconds.size(); ++i) j << (i ? ", " : "") << number(seconds[i]);
-    j << "]}\n}\n";
+    j << "]}";
+    if (!stages.empty()) j << ",\n  \"stage_seconds\": " << stages;
+    j << "\n}\n";
     std::ofstream meta(dir / "meta.json");
     meta << j.str();
     if (!meta) throw std::runtime_error("cannot write " + (dir / "meta.json").string());
@@ -323,6 +387,19 @@ int run(const examples::Flags& flags) {
     }
     std::printf("wrote %s\n", dir.string().c_str());
     return 0;
+}
+
+// Allocation failures, whichever layer saw them: ngd's allocator, the host, or a CUDA library's
+// own workspace (cudaErrorMemoryAllocation = 2, CUBLAS_STATUS_ALLOC_FAILED = 3,
+// CUSOLVER_STATUS_ALLOC_FAILED = 2).
+bool out_of_memory(const std::exception& e) {
+    if (dynamic_cast<const ngd::OutOfMemory*>(&e) || dynamic_cast<const std::bad_alloc*>(&e)) {
+        return true;
+    }
+    if (const auto* c = dynamic_cast<const ngd::CudaError*>(&e)) return c->code == 2;
+    if (const auto* b = dynamic_cast<const ngd::CublasError*>(&e)) return b->status == 3;
+    if (const auto* s = dynamic_cast<const ngd::CusolverError*>(&e)) return s->status == 2;
+    return false;
 }
 
 }  // namespace
@@ -355,7 +432,14 @@ int main(int argc, char** argv) {
              "BOOL")
         .add("repeats", "0", "time ngd::direction this many times (0: no timing)", "R")
         .add("warmup", "1", "untimed calls before the timed ones", "W")
-        .add("out", "", "folder to write (created if missing)", "PATH");
+        .add("time-stages", "false",
+             "with --repeats: also time that many steps per stage (StepReport::seconds)", "BOOL")
+        .add("export", "true", "false: write meta.json only (no binaries, no f64 check)", "BOOL")
+        .add("memory-budget", "", "Context::set_memory_budget (explicit Gram scratch; 256 MiB)",
+             "BYTES")
+        .add("out", "", "folder to write (created if missing)", "PATH")
+        .add_section("Exit status",
+                     "0 done, 1 error, 2 bad flags, 3 out of memory (host or device)");
     flags.parse_or_exit(argc, argv);
     // The binaries are raw memory; the peers read them as little-endian.
     const std::uint16_t probe = 1;
@@ -370,6 +454,10 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "step_export: %s\n", e.what());
         return 2;
     } catch (const std::exception& e) {
+        if (out_of_memory(e)) {
+            std::fprintf(stderr, "step_export: out of memory: %s\n", e.what());
+            return 3;
+        }
         std::fprintf(stderr, "step_export: %s\n", e.what());
         return 1;
     }

@@ -1,11 +1,17 @@
 #!/usr/bin/env python3
 """Turns the results of scripts/gpu-bench (and scripts/gpu-check's bench.json) into the Markdown
 tables of docs/performance.md: ngd per stage (Google Benchmark, CUDA events), the whole step
-against each peer as a ratio, and the peers per stage. Standard library only.
+against each peer as a ratio, and the peers per stage; and those of scripts/gpu-scaling (*.jsonl,
+rendered by scripts/scaling_report.py) into the scaling tables and, with --plots, figures. Standard
+library only (the figures need matplotlib).
 
   scripts/perf_tables.py out/peers [more folders or files]            print the tables
   scripts/perf_tables.py out/peers --update docs/performance.md       fill the marked section
+  scripts/perf_tables.py out/scaling --update docs/performance.md --plots docs/img
+                                                    fill the scaling section, scaling_*.png
   scripts/perf_tables.py --skeleton --update docs/performance.md      empty tables (no data yet)
+Inputs with scaling results only leave the perf-tables section as it is, and inputs without them
+the scaling section.
 """
 
 import argparse
@@ -14,7 +20,10 @@ import os
 import re
 import sys
 
+import scaling_report
+
 BEGIN, END = "<!-- perf-tables:begin -->", "<!-- perf-tables:end -->"
+SCALING_BEGIN, SCALING_END = "<!-- scaling-tables:begin -->", "<!-- scaling-tables:end -->"
 CONFIGS = [("Z", 4096), ("M", 1024), ("M", 4096), ("L", 2048), ("F", 20000)]
 PRECISIONS = ["f64", "f32"]
 PEERS = ["torch", "jax", "ntk"]
@@ -29,7 +38,7 @@ def sort_key(key):
 
 def load(paths):
     """Google Benchmark entries, peer results, export metas and env.txt lines found under paths."""
-    found = {"bench": [], "peers": [], "exports": [], "env": {}}
+    found = {"bench": [], "peers": [], "exports": [], "env": {}, "scaling": []}
     files = []
     for path in paths:
         if os.path.isdir(path):
@@ -43,6 +52,9 @@ def load(paths):
                 for line in f:
                     key, _, value = line.partition(":")
                     found["env"].setdefault(key.strip(), value.strip())
+            continue
+        if path.endswith(".jsonl"):
+            found["scaling"] += scaling_report.read_jsonl(path)
             continue
         if not path.endswith(".json"):
             continue
@@ -255,22 +267,40 @@ def main():
     ap.add_argument(
         "--skeleton", action="store_true", help="tables with every configuration, no data"
     )
+    ap.add_argument("--plots", help="write the scaling figures (scaling_*.png) to this folder")
     args = ap.parse_args()
     found = load(args.paths)
-    text = tables(found, skeleton=args.skeleton)
+    only_scaling = found["scaling"] and not (found["bench"] or found["peers"] or found["exports"])
+    sections = []  # (begin, end, text) of each section these inputs give
+    if args.skeleton or not only_scaling:
+        sections.append((BEGIN, END, tables(found, skeleton=args.skeleton)))
+    if args.skeleton or found["scaling"]:
+        text = scaling_report.tables(found["scaling"], skeleton=args.skeleton)
+        sections.append((SCALING_BEGIN, SCALING_END, text))
+    text = "\n\n".join(t for _, _, t in sections)
     if args.output:
         with open(args.output, "w") as f:
             f.write(text + "\n")
     if args.update:
         with open(args.update) as f:
             doc = f.read()
-        if BEGIN not in doc or END not in doc:
-            print(f"perf_tables: {args.update} has no {BEGIN} ... {END} section", file=sys.stderr)
-            return 1
-        head, rest = doc.split(BEGIN, 1)
-        _, tail = rest.split(END, 1)
+        for begin, end, part in sections:
+            if begin not in doc or end not in doc:
+                print(
+                    f"perf_tables: {args.update} has no {begin} ... {end} section", file=sys.stderr
+                )
+                return 1
+            head, rest = doc.split(begin, 1)
+            _, tail = rest.split(end, 1)
+            doc = f"{head}{begin}\n{part}\n{end}{tail}"
         with open(args.update, "w") as f:
-            f.write(f"{head}{BEGIN}\n{text}\n{END}{tail}")
+            f.write(doc)
+    if args.plots and found["scaling"]:
+        try:
+            for path in scaling_report.plots(found["scaling"], args.plots):
+                print(f"wrote {path}")
+        except ImportError:
+            print("perf_tables: matplotlib not importable, no scaling figures", file=sys.stderr)
     if not args.output and not args.update:
         print(text)
     return 0
