@@ -33,12 +33,14 @@ const char* kCsvColumns =
     "  test_r2         1 - |f - y|^2 / |y - mean y|^2 on the test set\n"
     "  dist_minnorm    |w - X^+ y| / |X^+ y|: 0 when w is the min-l2-norm interpolant\n"
     "  dist_teacher    |w - w*| / |w*|\n"
-    "  l1_norm         |w|_1 (the teacher's equals its number of nonzeros)";
+    "  l1_norm         |w|_1 (the teacher's equals its number of nonzeros)\n"
+    "  test_accuracy   fraction of test points with sign(f) = sign(y): the regression's\n"
+    "                  accuracy as a sign classifier (test_rel_error is the main figure)";
 
 void write_row(std::optional<examples::CsvWriter>& csv, const kk::RegressionRecord& r) {
     if (csv) {
         csv->row(r.method, r.lr, r.init_scale, r.seed, r.step, r.t, r.loss, r.test_rel_error,
-                 r.test_r2, r.dist_min_norm, r.dist_teacher, r.l1_norm);
+                 r.test_r2, r.dist_min_norm, r.dist_teacher, r.l1_norm, r.test_accuracy);
     }
 }
 
@@ -121,10 +123,10 @@ int main(int argc, char** argv) {
         std::printf("backend: %s\n", ctx.description().c_str());
         std::optional<examples::CsvWriter> csv;
         if (!csv_path.empty()) {
-            csv.emplace(csv_path,
-                        std::vector<std::string>{"method", "lr", "init_scale", "seed", "step", "t",
-                                                 "loss", "test_rel_error", "test_r2",
-                                                 "dist_minnorm", "dist_teacher", "l1_norm"});
+            csv.emplace(csv_path, std::vector<std::string>{
+                                      "method", "lr", "init_scale", "seed", "step", "t", "loss",
+                                      "test_rel_error", "test_r2", "dist_minnorm", "dist_teacher",
+                                      "l1_norm", "test_accuracy"});
         }
         bool ok = true;
         for (const std::int64_t seed : seeds) {

@@ -363,6 +363,7 @@ struct RegressionRecord {
     double t = 0, loss = 0;
     double test_rel_error = 0;  ///< |f(X_test) - y_test| / |y_test|
     double test_r2 = 0;         ///< 1 - |f - y|^2 / |y - mean(y)|^2 on the test set
+    double test_accuracy = 0;   ///< fraction of test points with sign(f) = sign(y)
     double dist_min_norm = 0;   ///< |w - X^+ y| / |X^+ y|
     double dist_teacher = 0;    ///< |w - w*| / |w*|
     double l1_norm = 0;         ///< |w|_1 (the teacher's is its number of nonzeros)
@@ -400,6 +401,9 @@ inline RegressionRecord regression_record(const SparseData& data,
     }
     r.test_rel_error = std::sqrt(err2 / y2);
     r.test_r2 = 1 - err2 / var;
+    for (std::size_t i = 0; i < ft.size(); ++i) {
+        r.test_accuracy += ((ft[i] > 0) == (data.y_test[i] > 0)) / double(ft.size());
+    }
     std::vector<double> diff(w.size());
     for (std::size_t j = 0; j < w.size(); ++j) diff[j] = w[j] - w_min_norm[j];
     r.dist_min_norm = norm2(diff) / norm2(w_min_norm);
