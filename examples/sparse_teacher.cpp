@@ -4,6 +4,8 @@
 // (nearly) invariant to the parameterization and lands on the min-l2-norm interpolant X^+ y, which
 // does not. The diagonal network is not an ngd::Mlp: NGD goes through the bring-your-own-Jacobian
 // call ngd::direction_from_jacobian, and gradient descent is written out (common/kerekes.hpp).
+#include "common/sparse_teacher.hpp"
+
 #include <cmath>
 #include <cstdint>
 #include <cstdio>

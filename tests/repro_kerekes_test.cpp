@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/kerekes.hpp"
+#include "common/sparse_teacher.hpp"
 
 namespace {
 
