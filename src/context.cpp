@@ -7,6 +7,7 @@
 #include <cstring>
 #include <new>
 #include <string>
+#include <tuple>
 
 #include "check.hpp"
 #include "device.hpp"
@@ -17,8 +18,26 @@ namespace ngd {
 Context::Context(Backend backend, int device) : backend_(backend), device_(device) {
     if (backend == Backend::cuda) cuda_.reset(cuda::create_state(device));
 }
-Context::Context(Context&&) noexcept = default;
-Context& Context::operator=(Context&&) noexcept = default;
+// A moved-from context is left a valid reference context (never a CUDA one without its state).
+Context::Context(Context&& other) noexcept
+    : backend_(other.backend_),
+      device_(other.device_),
+      memory_budget_(other.memory_budget_),
+      cuda_(std::move(other.cuda_)) {
+    other.backend_ = Backend::reference;
+    other.device_ = -1;
+}
+Context& Context::operator=(Context&& other) noexcept {
+    if (this != &other) {
+        backend_ = other.backend_;
+        device_ = other.device_;
+        memory_budget_ = other.memory_budget_;
+        cuda_ = std::move(other.cuda_);
+        other.backend_ = Backend::reference;
+        other.device_ = -1;
+    }
+    return *this;
+}
 Context::~Context() = default;
 
 void Context::CudaDeleter::operator()(detail::CudaState* s) const noexcept {
@@ -62,6 +81,11 @@ void* allocate(MemorySpace space, std::size_t bytes) {
     return p;
 }
 
+void throw_negative_size(std::int64_t rows, std::int64_t cols) {
+    throw InvalidArgument(
+        message("ngd::Matrix", "rows, cols", "must be >= 0, got " + shape(rows, cols)));
+}
+
 void deallocate(MemorySpace space, void* ptr) noexcept {
     if (ptr == nullptr) return;
     if (space == MemorySpace::device) {
@@ -81,6 +105,19 @@ void copy(Context&, MatrixView<const T> src, MatrixView<T> dst) {
                                               "must have the shape of src, " +
                                                   detail::shape(src.rows, src.cols) + ", got " +
                                                   detail::shape(dst.rows, dst.cols)));
+    }
+    for (const auto& [name, rows, ld, data] :
+         {std::tuple{"src", src.rows, src.ld, static_cast<const void*>(src.data)},
+          std::tuple{"dst", dst.rows, dst.ld, static_cast<const void*>(dst.data)}}) {
+        if (ld < (rows > 1 ? rows : 1)) {
+            throw InvalidArgument(detail::message(
+                fn, name,
+                "has leading dimension " + std::to_string(ld) + " < rows " + std::to_string(rows)));
+        }
+        if (data == nullptr && src.rows > 0 && src.cols > 0) {
+            throw InvalidArgument(
+                detail::message(fn, name, "is " + detail::shape(src.rows, src.cols) + " but null"));
+        }
     }
     if (src.empty()) return;
     if (src.space == MemorySpace::host && dst.space == MemorySpace::host) {

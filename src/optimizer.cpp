@@ -128,6 +128,7 @@ StepReport NaturalGradient<T>::step(Context& ctx, const Mlp& model, MatrixView<T
         r.rung = s.fallback_used ? Rung::pseudo_inverse
                                  : (s.cholesky_tries > 1 ? Rung::raised_damping : Rung::cholesky);
         r.solve_residual = s.solve_residual;
+        r.form = system.form();  // automatic may have moved to the factor form in this solve
 
         // Step guard: shorten eta so that |eta d| and eta sqrt(d^T F d) stay within bounds.
         const std::int64_t p = model.n_params();
@@ -159,6 +160,8 @@ StepReport NaturalGradient<T>::step(Context& ctx, const Mlp& model, MatrixView<T
         const bool good = std::isfinite(r.loss_after) && std::isfinite(r.step_norm) &&
                           r.predicted_reduction > 0 && std::isfinite(rho) && rho > 0;
         double next_lambda = s.damping;
+        // A rejection must grow lambda, and no factor grows 0: start from the ladder's first raise.
+        if (!good && next_lambda == 0) next_lambda = system.first_raise();
         if (options_.rule == DampingRule::nielsen) {
             if (good) {
                 const double t = 2 * rho - 1;

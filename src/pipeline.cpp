@@ -111,7 +111,9 @@ GramSystem<T>::GramSystem(Context& ctx, const char* fn, const Mlp& model, Matrix
       theta_(theta),
       batch_(batch),
       loss_(loss),
-      time_stages_(time_stages) {
+      time_stages_(time_stages),
+      gram_mode_(options.gram_mode),
+      automatic_(options.form == SolveForm::automatic) {
     const MemorySpace space = ctx.memory_space();
     n_ = batch.size();
     k_ = model.n_outputs();
@@ -170,14 +172,39 @@ GramSystem<T>::GramSystem(Context& ctx, const char* fn, const Mlp& model, Matrix
 
     // Seeds and the Gram matrix G = A A^T (lower triangle), kept for every damping tried.
     t0 = now_seconds();
-    std::vector<Matrix<T>> seeds;
-    NGD_STAGE(ctx, backprop_seeds<T>, ctx, model, theta.data, state_, factor_, batch.output_rows,
-              seeds);
     gram_ = Matrix<T>(big_n_, big_n_, space);
-    build_gram<T>(ctx, model, batch.inputs, state_, seeds, options.gram_mode, gram_.view());
+    build_system();
     work_ = Matrix<T>(big_n_, big_n_, space);
     shift_ = Matrix<T>(big_n_, 1, space);
     mark(seconds_gram_, t0);
+}
+
+template <class T>
+void GramSystem<T>::build_system() {
+    std::vector<Matrix<T>> seeds;
+    NGD_STAGE(ctx_, backprop_seeds<T>, ctx_, model_, theta_.data, state_, factor_,
+              batch_.output_rows, seeds);
+    build_gram<T>(ctx_, model_, batch_.inputs, state_, seeds, gram_mode_, gram_.view());
+    mean_diagonal_ = 0;
+}
+
+template <class T>
+void GramSystem<T>::use_factor_form() {
+    // Where n lambda H^{-1} overflows, u = M^{-1} e is still finite (|u| ~ sqrt|rho|).
+    form_ = SolveForm::factor;
+    natural_ = false;
+    rhs_ = &factors_.residual;
+    factor_ = factors_.factor.const_view();
+    build_system();
+}
+
+template <class T>
+double GramSystem<T>::first_raise() {
+    if (mean_diagonal_ == 0) {
+        mean_diagonal_ = NGD_STAGE(ctx_, trace<T>, ctx_, gram_.const_view()) / double(big_n_);
+    }
+    const double scale = mean_diagonal_ > 0 ? mean_diagonal_ : 1.0;
+    return std::sqrt(std::numeric_limits<T>::epsilon()) * scale / double(n_);
 }
 
 template <class T>
@@ -202,10 +229,14 @@ void GramSystem<T>::set_shift(double damping) {
 template <class T>
 std::int64_t GramSystem<T>::try_cholesky(double damping, Matrix<T>& alpha) {
     set_shift(damping);
-    // n lambda H^{-1} can overflow where H^{-1} did not: that rung fails like a non-finite factor.
+    // n lambda H^{-1} can overflow where H^{-1} did not: automatic moves to the factor form (the
+    // same system, with a finite shift n lambda); an explicit natural_residual fails the rung like
+    // a non-finite factor.
     if (damping > 0 && natural_ &&
         NGD_STAGE(ctx_, count_nonfinite<T>, ctx_, shift_.const_view()).count > 0) {
-        return -1;
+        if (!automatic_) return -1;
+        use_factor_form();
+        set_shift(damping);
     }
     NGD_STAGE(ctx_, copy_matrix<T>, ctx_, gram_.const_view(), work_.view());
     NGD_STAGE(ctx_, copy_vector<T>, ctx_, big_n_, rhs_->data(), alpha.data());
@@ -218,6 +249,14 @@ void GramSystem<T>::pseudo_inverse_solve(double damping, Matrix<T>& alpha) {
     // K = G + diag(shift) = Q diag(w) Q^T; alpha = Q diag(w)^+ Q^T rhs, dropping eigenvalues below
     // N eps max|w| (the numerical null space; negative ones are indefiniteness, dropped as well).
     set_shift(damping);
+    if (natural_ && NGD_STAGE(ctx_, count_nonfinite<T>, ctx_, shift_.const_view()).count > 0) {
+        throw NotPositiveDefinite(
+            std::string(fn_) +
+                ": natural_residual: n lambda H^{-1} overflows at the damping "
+                "asked for, so the pseudo-inverse fallback has no finite "
+                "system (use factor or automatic)",
+            -1, big_n_, double(n_) * damping);
+    }
     NGD_STAGE(ctx_, copy_matrix<T>, ctx_, gram_.const_view(), work_.view());
     Matrix<T> w(big_n_, 1, ctx_.memory_space()), y(big_n_, 1, ctx_.memory_space());
     const std::int64_t info =
@@ -290,12 +329,7 @@ Solution<T> GramSystem<T>::solve(double damping, const Ladder& ladder, double& s
         if (lambda > 0) {
             lambda *= ladder.factor;
         } else {
-            if (mean_diagonal_ == 0) {
-                mean_diagonal_ =
-                    NGD_STAGE(ctx_, trace<T>, ctx_, gram_.const_view()) / double(big_n_);
-            }
-            const double scale = mean_diagonal_ > 0 ? mean_diagonal_ : 1.0;
-            lambda = std::sqrt(std::numeric_limits<T>::epsilon()) * scale / double(n_);
+            lambda = first_raise();
         }
     }
     s.damping = lambda;

@@ -65,7 +65,12 @@ class GramSystem {
                const Batch<T>& batch, Loss loss, const DirectionOptions& options, bool time_stages);
 
     double loss() const { return factors_.value; }
+    /// The form in use; automatic can move from natural_residual to factor in solve(), when
+    /// n lambda H^{-1} overflows at the damping tried.
     SolveForm form() const { return form_; }
+    /// A positive damping to start from where lambda = 0 must grow: sqrt(eps) mean diag(K - shift)
+    /// / n (the ladder's first raise from 0).
+    double first_raise();
     double seconds_forward() const { return seconds_forward_; }
     double seconds_gram() const { return seconds_gram_; }
 
@@ -80,6 +85,10 @@ class GramSystem {
     std::int64_t try_cholesky(double damping, Matrix<T>& alpha);
     void pseudo_inverse_solve(double damping, Matrix<T>& alpha);
     void set_shift(double damping);
+    // Seeds for factor_ and the Gram's lower triangle into gram_.
+    void build_system();
+    // Automatic form only: the factor form from here on (rebuilds the Gram with M).
+    void use_factor_form();
     // w = G alpha and the relative residual of the last system solved (Inf if not finite).
     double relative_residual(const Matrix<T>& alpha, Matrix<T>& w);
     void mark(double& slot, double start) const;
@@ -92,7 +101,9 @@ class GramSystem {
     Loss loss_;
     bool time_stages_;
     std::int64_t n_ = 0, k_ = 0, big_n_ = 0;
+    GramMode gram_mode_ = GramMode::structured;
     SolveForm form_ = SolveForm::factor;
+    bool automatic_ = false;
     bool natural_ = false;
     ForwardState<T> state_;
     LossFactors<T> factors_;

@@ -54,6 +54,11 @@ LossFactors<T> loss_factors(Context& ctx, Loss loss, MatrixView<const T> outputs
         throw InvalidArgument(detail::message(
             fn, "outputs", "must be 1 x n for logistic loss, got " + detail::shape(k, n)));
     }
+    if (loss == Loss::softmax_cross_entropy && k < 2) {
+        throw InvalidArgument(detail::message(
+            fn, "outputs",
+            "must have k >= 2 rows for softmax cross-entropy, got " + detail::shape(k, n)));
+    }
     detail::check_matrix<T>(ctx, fn, "outputs", outputs, k, n, "k x n");
     detail::check_finite<T>(ctx, fn, "outputs", outputs);
     detail::check_targets<T>(ctx, fn, loss, k, n, targets);

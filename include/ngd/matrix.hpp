@@ -22,6 +22,8 @@ namespace detail {
 NGD_API void* allocate(MemorySpace space, std::size_t bytes);
 /// Frees memory from allocate(); never throws.
 NGD_API void deallocate(MemorySpace space, void* ptr) noexcept;
+/// Throws InvalidArgument naming the negative size.
+[[noreturn]] NGD_API void throw_negative_size(std::int64_t rows, std::int64_t cols);
 }  // namespace detail
 
 /// A non-owning column-major view: element (r, c) is data[r + c * ld].
@@ -66,8 +68,10 @@ class Matrix {
   public:
     Matrix() = default;
     /// Allocates rows x cols in `space`; host memory is zero-initialised, device memory is not.
+    /// Throws InvalidArgument for a negative size, OutOfMemory when the allocation fails.
     Matrix(std::int64_t rows, std::int64_t cols, MemorySpace space = MemorySpace::host)
         : rows_(rows), cols_(cols), space_(space) {
+        if (rows < 0 || cols < 0) detail::throw_negative_size(rows, cols);
         const auto bytes = static_cast<std::size_t>(rows * cols) * sizeof(T);
         if (bytes > 0) {
             data_ = static_cast<T*>(detail::allocate(space, bytes));

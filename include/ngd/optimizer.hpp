@@ -42,7 +42,10 @@ struct StepReport {
     double gain_ratio = 0;           ///< actual / predicted
     double damping = 0;              ///< lambda of the step taken (after any raise by the ladder)
     double next_damping = 0;         ///< lambda the next step starts from (adaptive policy)
-    bool accepted = true;            ///< false: every try was rejected and theta is unchanged
+    /// false: every try was rejected and theta is unchanged; the fields about the step (loss_after,
+    /// reductions, gain ratio, step norm, learning rate, damping) then describe the last rejected
+    /// try, so a training curve should log loss_before of the next step, not this loss_after.
+    bool accepted = true;
     int rejections = 0;              ///< rejected tries before the step taken (adaptive policy)
     int cholesky_tries = 0;          ///< factorizations attempted, over all tries
     std::int64_t cholesky_info = 0;  ///< info of the last failed factorization, 0 if none failed
