@@ -6,10 +6,8 @@ runs the program with the settings below, the ones the document quotes), writes 
 and prints the figures the document cites. Needs matplotlib (Debian: python3-matplotlib, for
 /usr/bin/python3).
 """
-import argparse
 import math
 import os
-import subprocess
 import sys
 from collections import defaultdict
 
@@ -19,7 +17,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from plotlib import read, runs_of, save  # noqa: E402
+from plotlib import arguments, run_and_read, runs_of, save  # noqa: E402
 
 PROGRAM = "kerekes_matrix_factorization"
 # (csv file, arguments): the runs behind every figure.
@@ -193,21 +191,8 @@ def plot_tiny(rows, out):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--csv-dir", required=True, help="where the CSVs are (or are written)")
-    ap.add_argument("--run", metavar="BIN_DIR", help="run the example from BIN_DIR first")
-    ap.add_argument("--backend", default="reference", help="--backend for the runs")
-    ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "docs", "img"))
-    args = ap.parse_args()
-    os.makedirs(args.csv_dir, exist_ok=True)
-    os.makedirs(args.out, exist_ok=True)
-    if args.run:
-        for name, extra in RUNS:
-            cmd = [os.path.join(args.run, PROGRAM), "--backend", args.backend,
-                   "--csv", os.path.join(args.csv_dir, name)] + extra
-            print("running", " ".join(cmd), flush=True)
-            subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-    data = {name: read(os.path.join(args.csv_dir, name)) for name, _ in RUNS}
+    args = arguments(__doc__)
+    data = run_and_read(args, [(name, PROGRAM, extra) for name, extra in RUNS])
     plot_depth(data["mf_main.csv"], args.out)
     plot_init(data["mf_init.csv"], args.out)
     plot_ngd_lr(data["mf_ngd_lr.csv"], data["mf_main.csv"], args.out)

@@ -6,10 +6,8 @@ from --csv-dir (with --run BIN_DIR it first runs them with the settings below, t
 quotes), writes docs/img/zhang_*.png and prints the figures the document cites. Needs matplotlib
 (Debian: python3-matplotlib, for /usr/bin/python3).
 """
-import argparse
 import math
 import os
-import subprocess
 import sys
 
 import matplotlib
@@ -18,7 +16,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from plotlib import read, runs_of, save  # noqa: E402
+from plotlib import arguments, run_and_read, runs_of, save  # noqa: E402
 
 # (csv file, program, arguments): the runs behind every figure.
 RUNS = [
@@ -160,21 +158,8 @@ def plot_kfac(rows, out):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--csv-dir", required=True, help="where the CSVs are (or are written)")
-    ap.add_argument("--run", metavar="BIN_DIR", help="run the examples from BIN_DIR first")
-    ap.add_argument("--backend", default="reference", help="--backend for the runs")
-    ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "docs", "img"))
-    args = ap.parse_args()
-    os.makedirs(args.csv_dir, exist_ok=True)
-    os.makedirs(args.out, exist_ok=True)
-    if args.run:
-        for name, program, extra in RUNS:
-            cmd = [os.path.join(args.run, program), "--backend", args.backend,
-                   "--csv", os.path.join(args.csv_dir, name)] + extra
-            print("running", " ".join(cmd), flush=True)
-            subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-    data = {name: read(os.path.join(args.csv_dir, name)) for name, _, _ in RUNS}
+    args = arguments(__doc__)
+    data = run_and_read(args, RUNS)
     plot_convergence(data["zhang_convergence.csv"], data["zhang_convergence_lr1.csv"], args.out)
     plot_stability(data["zhang_stability.csv"], args.out)
     plot_damping(data["zhang_damping.csv"], args.out)
