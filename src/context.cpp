@@ -10,31 +10,37 @@
 #include <tuple>
 
 #include "check.hpp"
+#include "cpu_backend.hpp"
 #include "device.hpp"
 #include "ngd/error.hpp"
 
 namespace ngd {
 
-Context::Context(Backend backend, int device) : backend_(backend), device_(device) {
+Context::Context(Backend backend, int device, int n_threads)
+    : backend_(backend), device_(device), n_threads_(n_threads) {
     if (backend == Backend::cuda) cuda_.reset(cuda::create_state(device));
 }
 // A moved-from context is left a valid reference context (never a CUDA one without its state).
 Context::Context(Context&& other) noexcept
     : backend_(other.backend_),
       device_(other.device_),
+      n_threads_(other.n_threads_),
       memory_budget_(other.memory_budget_),
       cuda_(std::move(other.cuda_)) {
     other.backend_ = Backend::reference;
     other.device_ = -1;
+    other.n_threads_ = 0;
 }
 Context& Context::operator=(Context&& other) noexcept {
     if (this != &other) {
         backend_ = other.backend_;
         device_ = other.device_;
+        n_threads_ = other.n_threads_;
         memory_budget_ = other.memory_budget_;
         cuda_ = std::move(other.cuda_);
         other.backend_ = Backend::reference;
         other.device_ = -1;
+        other.n_threads_ = 0;
     }
     return *this;
 }
@@ -54,12 +60,28 @@ Context Context::cuda(int device) {
     return Context(Backend::cuda, device);
 }
 
+Context Context::cpu(int n_threads) {
+    if (n_threads < 0) {
+        throw InvalidArgument(
+            detail::message("ngd::Context::cpu", "n_threads",
+                            "must be >= 0 (0: one per core), got " + std::to_string(n_threads)));
+    }
+    cpu::require_compiled("ngd::Context::cpu");
+    return Context(Backend::cpu, -1, n_threads);
+}
+
 bool Context::cuda_available() { return cuda::device_usable(0); }
 
-Context Context::best() { return cuda_available() ? cuda(0) : reference(); }
+bool Context::cpu_available() { return cpu::compiled(); }
+
+Context Context::best() {
+    if (cuda_available()) return cuda(0);
+    return cpu_available() ? cpu() : reference();
+}
 
 std::string Context::description() const {
     if (backend_ == Backend::reference) return "reference (CPU, float64 accumulation)";
+    if (backend_ == Backend::cpu) return cpu::describe(n_threads_);
     return "CUDA device " + std::to_string(device_) + " (" + cuda::describe(cuda_.get()) + ")";
 }
 

@@ -1,8 +1,8 @@
-// The private stage interface shared by the two backends. Each stage is declared once, in
+// The private stage interface shared by the backends. Each stage is declared once, in
 // stage_signatures.inc, and that list is opened in namespace ngd::reference (src/reference/, plain
-// loops, double accumulation: the oracle) and in namespace ngd::cuda (kernels/, or
-// src/cuda_stub.cpp when CUDA is not compiled). Public functions check their arguments, then switch
-// on ctx.backend().
+// loops, double accumulation: the oracle), in namespace ngd::cpu (src/cpu/: BLAS, LAPACK, OpenMP,
+// or src/cpu_stub.cpp without them) and in namespace ngd::cuda (kernels/, or src/cuda_stub.cpp when
+// CUDA is not compiled). Public functions check their arguments, then switch on ctx.backend().
 //
 // Stages trust their arguments: shapes, memory spaces and finiteness are checked by the caller.
 #pragma once
@@ -35,6 +35,10 @@ struct NonFiniteCount {
 namespace reference {
 #include "stage_signatures.inc"
 }  // namespace reference
+
+namespace cpu {
+#include "stage_signatures.inc"
+}  // namespace cpu
 
 namespace cuda {
 #include "stage_signatures.inc"

@@ -253,8 +253,21 @@ TEST(Errors, CudaWithoutUsableDevice) {
     } catch (const DeviceUnavailable&) {
     }
     EXPECT_THROW(Context::cuda(), Error);
-    EXPECT_EQ(Context::best().backend(), Backend::reference);
+    EXPECT_EQ(Context::best().backend(),
+              Context::cpu_available() ? Backend::cpu : Backend::reference);
     EXPECT_THROW(Matrix<double>(2, 2, MemorySpace::device), Error);
+}
+
+TEST(Errors, CpuContextArguments) {
+    EXPECT_THROW(Context::cpu(-1), InvalidArgument);
+    if (Context::cpu_available()) {
+        const Context ctx = Context::cpu(1);
+        EXPECT_EQ(ctx.backend(), Backend::cpu);
+        EXPECT_EQ(ctx.n_threads(), 1);
+        EXPECT_EQ(ctx.memory_space(), MemorySpace::host);
+    } else {
+        EXPECT_THROW(Context::cpu(), NotCompiled);
+    }
 }
 
 TEST(Errors, AllTypesDeriveFromError) {

@@ -1,6 +1,7 @@
-// The execution context: which backend runs the stages (the float64-accumulating CPU reference or
-// CUDA), and for CUDA the device, stream, lazily created cuBLAS/cuSOLVER handles and a workspace
-// cache. Contexts are move-only. Functions that wait for the device say so in their comment.
+// The execution context: which backend runs the stages (the float64-accumulating CPU reference, the
+// fast CPU backend on BLAS/LAPACK/OpenMP, or CUDA), its thread count on the CPU, and for CUDA the
+// device, stream, lazily created cuBLAS/cuSOLVER handles and a workspace cache. Contexts are
+// move-only. Functions that wait for the device say so in their comment.
 #pragma once
 
 #include <cstddef>
@@ -12,7 +13,7 @@
 
 namespace ngd {
 
-enum class Backend { reference, cuda };
+enum class Backend { reference, cuda, cpu };
 
 namespace detail {
 struct CudaState;
@@ -25,10 +26,16 @@ class NGD_API Context {
     /// The CUDA backend on `device`. Throws NotCompiled in a build without CUDA and
     /// DeviceUnavailable when no usable device (or driver) is present.
     static Context cuda(int device = 0);
-    /// CUDA device 0 when usable, else the reference backend.
+    /// The fast CPU backend (BLAS, LAPACK, OpenMP) with `n_threads` threads for its BLAS calls and
+    /// parallel loops (0: OpenMP's default, usually one per core). Throws NotCompiled in a build
+    /// without BLAS/LAPACK and InvalidArgument for n_threads < 0.
+    static Context cpu(int n_threads = 0);
+    /// CUDA device 0 when usable, else the cpu backend when compiled, else the reference backend.
     static Context best();
     /// True when this build has CUDA and a device can be used.
     static bool cuda_available();
+    /// True when this build has the cpu backend (BLAS and LAPACK were found at configure time).
+    static bool cpu_available();
 
     Context(Context&&) noexcept;
     Context& operator=(Context&&) noexcept;
@@ -37,12 +44,15 @@ class NGD_API Context {
     ~Context();
 
     Backend backend() const { return backend_; }
-    /// Where this context expects its matrices: host for reference, device for CUDA.
+    /// Where this context expects its matrices: host for reference and cpu, device for CUDA.
     MemorySpace memory_space() const {
         return backend_ == Backend::cuda ? MemorySpace::device : MemorySpace::host;
     }
     int device() const { return device_; }
-    /// "reference (CPU)" or "CUDA device 0 (NVIDIA H100 80GB HBM3)".
+    /// Threads of a cpu context (0: OpenMP's default); 0 for the other backends.
+    int n_threads() const { return n_threads_; }
+    /// "reference (CPU, float64 accumulation)", "cpu (BLAS, LAPACK, OpenMP; 2 threads)" or
+    /// "CUDA device 0 (NVIDIA H100 80GB HBM3)".
     std::string description() const;
     /// Waits until all work queued on this context is done (synchronises).
     void synchronize();
@@ -56,9 +66,10 @@ class NGD_API Context {
     detail::CudaState* cuda_state() const { return cuda_.get(); }
 
   private:
-    Context(Backend backend, int device);
+    Context(Backend backend, int device, int n_threads = 0);
     Backend backend_ = Backend::reference;
     int device_ = -1;
+    int n_threads_ = 0;
     std::size_t memory_budget_ = std::size_t(256) << 20;
     struct CudaDeleter {
         void operator()(detail::CudaState* s) const noexcept;
