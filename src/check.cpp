@@ -4,6 +4,7 @@
 #include "check.hpp"
 
 #include <cmath>
+#include <cstdio>
 #include <string>
 
 #include "dispatch.hpp"
@@ -17,6 +18,12 @@ std::string message(const std::string& fn, const std::string& arg, const std::st
 
 std::string shape(std::int64_t rows, std::int64_t cols) {
     return std::to_string(rows) + " x " + std::to_string(cols);
+}
+
+std::string number(double value) {
+    char buf[32];
+    std::snprintf(buf, sizeof(buf), "%.6g", value);
+    return buf;
 }
 
 namespace {
@@ -64,8 +71,7 @@ void check_finite(Context& ctx, const char* fn, const char* arg, MatrixView<cons
 
 void check_nonnegative(const char* fn, const char* arg, double value) {
     if (!std::isfinite(value) || value < 0) {
-        throw InvalidArgument(
-            message(fn, arg, "must be finite and >= 0, got " + std::to_string(value)));
+        throw InvalidArgument(message(fn, arg, "must be finite and >= 0, got " + number(value)));
     }
 }
 
