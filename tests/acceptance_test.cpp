@@ -258,3 +258,55 @@ TEST(Acceptance, ZeroDampingWithMoreRowsThanParametersUsesThePseudoInverse) {
 }
 
 }  // namespace
+
+namespace {
+
+using namespace ngd;
+using ngd_test::Dense;
+
+template <class T>
+class WideDiagonal : public ::testing::Test {};
+using WidePrecisions = ::testing::Types<float, double>;
+TYPED_TEST_SUITE(WideDiagonal, WidePrecisions);
+
+/// A well-conditioned J (N = 6 < p = 10) whose rows are scaled from 1 down to 1e-15 (double) or
+/// 1e-9 (float): diag(J J^T) spans 30 (18) orders, the equilibrated system stays well
+/// conditioned. damped_solve and direction_from_jacobian accept lambda = 0 and match the long
+/// double solution; a plain |K alpha - u| / |u| would refuse them.
+TYPED_TEST(WideDiagonal, ZeroDampingIsAcceptedByTheStageFunctions) {
+    using T = TypeParam;
+    const bool is_double = sizeof(T) == sizeof(double);
+    const std::int64_t nn = 6, p = 10;
+    const double smallest = is_double ? 1e-15 : 1e-9;
+    Matrix<T> j = ngd_test::random_matrix<T>(nn, p, 101);
+    for (std::int64_t i = 0; i < nn; ++i) {
+        const double s = std::pow(smallest, double(i) / double(nn - 1));
+        for (std::int64_t c = 0; c < p; ++c) j(i, c) = T(double(j(i, c)) * s);
+    }
+    const Matrix<T> u = ngd_test::random_matrix<T>(nn, 1, 102);
+    const Dense jd = ngd_test::to_dense(j);
+    const Dense g = ngd_test::matmul(jd, false, jd, true);
+    const Dense alpha = ngd_test::cholesky_solve(g, ngd_test::to_dense(u));
+    const Dense want_d = ngd_test::matmul(jd, true, alpha, false);
+    const double tol = is_double ? 1e-9 : 1e-3;
+    Context ctx = Context::reference();
+    Matrix<T> d;
+    ASSERT_NO_THROW(d = direction_from_jacobian(ctx, j.const_view(), u.const_view(), 0.0));
+    EXPECT_NEAR_NORMWISE(d, want_d, tol);
+    // damped_solve on the Gram rounded to T, against the long-double solve of that same matrix.
+    const Matrix<T> gt = ngd_test::from_dense<T>(g);
+    const Dense gtd = ngd_test::to_dense(gt);
+    Matrix<T> x;
+    ASSERT_NO_THROW(x = damped_solve(ctx, gt.const_view(), 0.0, u.const_view()));
+    const Dense xs = ngd_test::cholesky_solve(gtd, ngd_test::to_dense(u));
+    // Compare in the equilibrated scaling, where the solution is well determined.
+    Matrix<double> xe(nn, 1), xse(nn, 1);
+    for (std::int64_t i = 0; i < nn; ++i) {
+        const double sd = std::sqrt(double(gtd(i, i)));
+        xe[i] = double(x[i]) * sd;
+        xse[i] = double(xs(i, 0)) * sd;
+    }
+    EXPECT_NEAR_NORMWISE(xe, xse, tol);
+}
+
+}  // namespace
