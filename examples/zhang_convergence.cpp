@@ -120,9 +120,16 @@ void print_summary(const Config& cfg, const std::vector<Run<T>>& runs) {
                 ++count;
             }
         }
+        const double mean = count ? std::exp(log_sum / double(count)) : NAN;
         const double ref = (1 - ngd_run->lr) * (1 - ngd_run->lr);
-        std::printf("\n  ngd geometric-mean ratio %.3e vs (1 - eta)^2 = %.3e (eta = %g)\n",
-                    count ? std::exp(log_sum / double(count)) : NAN, ref, ngd_run->lr);
+        // At eta = 1 the theory's rate (1 - eta)^2 is 0 (the fit is exact in one step up to the
+        // damping and the nonlinearity): a ratio set against 0 reads as a failure and says nothing.
+        if (ref > 0) {
+            std::printf("\n  ngd geometric-mean ratio %.3e vs (1 - eta)^2 = %.3e (eta = %g)\n",
+                        mean, ref, ngd_run->lr);
+        } else {
+            std::printf("\n  ngd geometric-mean ratio %.3e (eta = %g)\n", mean, ngd_run->lr);
+        }
     }
     if (gd_run) {
         const auto& l = gd_run->loss;

@@ -1,12 +1,15 @@
 # Shared set-up for scripts/test and scripts/demo (sourced, not run): installs the Debian packages the
 # build needs when any is missing, then configures and builds ngd with CMake. CUDA is switched on when
-# nvcc is on PATH or at /usr/local/cuda/bin/nvcc. Every command is printed before it runs.
+# nvcc is on PATH or at $CUDA_HOME/bin/nvcc (default /usr/local/cuda). Every command is printed
+# before it runs.
 #
 # Environment: NGD_BUILD_DIR (default build), NGD_JOBS (default nproc), NGD_WITH_CUDA (ON|OFF,
 # overrides detection), NGD_CMAKE_ARGS (extra configure arguments, split on spaces, e.g.
-# "-DCMAKE_CUDA_ARCHITECTURES=90").
+# "-DCMAKE_CUDA_ARCHITECTURES=90"), CUDA_HOME (where the CUDA toolkit is, if not on PATH).
 
-NGD_PACKAGES=(cmake g++ make libgtest-dev libgmock-dev libbenchmark-dev python3)
+# What the C++ build and its tests need; scripts that need more (scripts/reproduce: matplotlib) add
+# to the list before ngd_setup.
+NGD_PACKAGES=(cmake g++ make libgtest-dev libgmock-dev libbenchmark-dev)
 
 ngd_log() { printf '[ngd] %s\n' "$*" >&2; }
 
@@ -51,8 +54,17 @@ ngd_install_packages() {
         apt-get install -y --no-install-recommends "${missing[@]}"
 }
 
-# Sets NGD_CUDA to ON or OFF; puts /usr/local/cuda/bin on PATH when nvcc is only there. An
-# NGD_WITH_CUDA=ON|OFF in the environment wins over detection.
+# Succeeds when nvcc is on PATH, after putting $CUDA_HOME/bin (default /usr/local/cuda/bin) on PATH
+# if nvcc is only there.
+ngd_find_nvcc() {
+    command -v nvcc >/dev/null 2>&1 && return 0
+    local bin="${CUDA_HOME:-/usr/local/cuda}/bin"
+    [ -x "$bin/nvcc" ] || return 1
+    export PATH="$bin:$PATH"
+}
+
+# Sets NGD_CUDA to ON or OFF. An NGD_WITH_CUDA=ON|OFF in the environment wins over detection; ON
+# without a CUDA compiler fails with a message that says what is missing and how to get it.
 ngd_detect_cuda() {
     if [ -n "${NGD_WITH_CUDA:-}" ]; then
         case "$NGD_WITH_CUDA" in
@@ -62,24 +74,25 @@ ngd_detect_cuda() {
                 return 1
                 ;;
         esac
-        if [ "$NGD_CUDA" = ON ] && ! command -v nvcc >/dev/null 2>&1; then
-            export PATH="/usr/local/cuda/bin:$PATH"
+        if [ "$NGD_CUDA" = ON ] && ! ngd_find_nvcc; then
+            ngd_log "NGD_WITH_CUDA=ON, but there is no CUDA compiler: nvcc is neither on PATH nor" \
+                "at ${CUDA_HOME:-/usr/local/cuda}/bin/nvcc."
+            ngd_log "Install the CUDA toolkit (NVIDIA's packages for Debian, see" \
+                "https://developer.nvidia.com/cuda-downloads, or Debian's nvidia-cuda-toolkit)" \
+                "and put its bin/ on PATH or set CUDA_HOME; or build without the GPU backend:" \
+                "NGD_WITH_CUDA=OFF."
+            return 1
         fi
         ngd_log "CUDA backend: $NGD_CUDA (NGD_WITH_CUDA from the environment)"
         return 0
     fi
-    if command -v nvcc >/dev/null 2>&1; then
+    if ngd_find_nvcc; then
         NGD_CUDA=ON
-    elif [ -x /usr/local/cuda/bin/nvcc ]; then
-        export PATH="/usr/local/cuda/bin:$PATH"
-        NGD_CUDA=ON
-    else
-        NGD_CUDA=OFF
-    fi
-    if [ "$NGD_CUDA" = ON ]; then
         ngd_log "CUDA backend: ON ($(command -v nvcc))"
     else
-        ngd_log "CUDA backend: OFF (no nvcc on PATH or at /usr/local/cuda/bin)"
+        NGD_CUDA=OFF
+        ngd_log "CUDA backend: OFF (no nvcc on PATH or at ${CUDA_HOME:-/usr/local/cuda}/bin; the" \
+            "CUDA toolkit must be installed for the GPU backend to be built)"
     fi
 }
 
@@ -107,6 +120,14 @@ ngd_build() {
     local t
     for t in "$@"; do targets+=(--target "$t"); done
     ngd_run cmake --build "$dir" -j"${NGD_JOBS:-$(nproc)}" "${targets[@]}"
+}
+
+# ngd_ctest BUILD_DIR [ctest args...]: the tests, failing when a filter (-R, -L, ...) selects none
+# (a misspelt or wrongly cased -R would otherwise pass with 0 tests run).
+ngd_ctest() {
+    local dir=$1
+    shift
+    ngd_run ctest --test-dir "$dir" --output-on-failure --no-tests=error -j2 "$@"
 }
 
 # Everything a script needs before its own work: packages, CUDA detection.

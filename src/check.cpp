@@ -4,6 +4,7 @@
 #include "check.hpp"
 
 #include <cmath>
+#include <cstdio>
 #include <string>
 
 #include "dispatch.hpp"
@@ -19,8 +20,21 @@ std::string shape(std::int64_t rows, std::int64_t cols) {
     return std::to_string(rows) + " x " + std::to_string(cols);
 }
 
+std::string number(double value) {
+    char buf[32];
+    std::snprintf(buf, sizeof(buf), "%.6g", value);
+    return buf;
+}
+
 namespace {
 const char* space_name(MemorySpace s) { return s == MemorySpace::host ? "host" : "device"; }
+
+// Entry `index` of a 1 x n view in the context's memory space, for a message.
+template <class T>
+double entry(Context& ctx, MatrixView<const T> v, std::int64_t index) {
+    const MatrixView<const T> one(v.data + index * v.ld, 1, 1, v.space);
+    return double(to_host<T>(ctx, one)[0]);
+}
 }  // namespace
 
 template <class T>
@@ -64,8 +78,7 @@ void check_finite(Context& ctx, const char* fn, const char* arg, MatrixView<cons
 
 void check_nonnegative(const char* fn, const char* arg, double value) {
     if (!std::isfinite(value) || value < 0) {
-        throw InvalidArgument(
-            message(fn, arg, "must be finite and >= 0, got " + std::to_string(value)));
+        throw InvalidArgument(message(fn, arg, "must be finite and >= 0, got " + number(value)));
     }
 }
 
@@ -91,8 +104,9 @@ void check_inputs(Context& ctx, const char* fn, const Mlp& model, MatrixView<con
             NGD_STAGE(ctx, first_invalid_index<T>, ctx, output_rows, model.n_last());
         if (bad >= 0) {
             throw InvalidArgument(message(fn, "output_rows",
-                                          "entry " + std::to_string(bad) +
-                                              " is not an integer row index in [0, " +
+                                          "sample " + std::to_string(bad) + " has output row " +
+                                              number(entry<T>(ctx, output_rows, bad)) +
+                                              ", which is not an integer row index in [0, " +
                                               std::to_string(model.n_last()) + ")"));
         }
     } else if (!output_rows.empty()) {
@@ -119,10 +133,11 @@ void check_targets(Context& ctx, const char* fn, Loss loss, std::int64_t k, std:
             const std::int64_t limit = logistic ? 2 : k;
             const std::int64_t bad = NGD_STAGE(ctx, first_invalid_index<T>, ctx, targets, limit);
             if (bad >= 0) {
-                throw InvalidArgument(
-                    message(fn, "targets",
-                            "label " + std::to_string(bad) + " is not an integer in [0, " +
-                                std::to_string(limit) + ") for " + to_string(loss) + " loss"));
+                throw InvalidArgument(message(
+                    fn, "targets",
+                    "sample " + std::to_string(bad) + " has label " +
+                        number(entry<T>(ctx, targets, bad)) + ", which is not an integer in [0, " +
+                        std::to_string(limit) + ") for " + to_string(loss) + " loss"));
             }
             return;
         }

@@ -17,6 +17,10 @@ namespace ngd::detail {
 std::string message(const std::string& fn, const std::string& arg, const std::string& what);
 /// "3 x 4".
 std::string shape(std::int64_t rows, std::int64_t cols);
+/// A floating value as printf's %.6g writes it (-1e-09, 5e-07, 0.001, 1.79769e+308, inf): every
+/// message prints numbers through this, so that their magnitude survives (std::to_string prints
+/// -1e-9 as -0.000000).
+std::string number(double value);
 
 /// rows x cols (what = how the expected shape reads, e.g. "d x n"), a valid ld, a non-null pointer
 /// when non-empty, and the context's memory space.

@@ -45,7 +45,7 @@ Mlp::Mlp(std::int64_t n_inputs, std::vector<Layer> layers, Parameterization para
     if (layers_.empty()) throw InvalidArgument(detail::message(fn, "layers", "must not be empty"));
     if (!std::isfinite(output_scale_) || output_scale_ <= 0) {
         throw InvalidArgument(detail::message(
-            fn, "output_scale", "must be finite and > 0, got " + std::to_string(output_scale_)));
+            fn, "output_scale", "must be finite and > 0, got " + detail::number(output_scale_)));
     }
     std::int64_t offset = 0;
     for (std::size_t l = 0; l < layers_.size(); ++l) {
@@ -165,11 +165,31 @@ Matrix<T> Mlp::init(std::uint64_t seed) const {
 template Matrix<float> Mlp::init<float>(std::uint64_t) const;
 template Matrix<double> Mlp::init<double>(std::uint64_t) const;
 
-Mlp two_layer_relu(std::int64_t d, std::int64_t m, double init_std) {
-    if (m < 1) {
+namespace {
+
+// The presets check their own arguments, so that an error names the preset and its argument rather
+// than the Mlp constructor's.
+void check_count(const char* fn, const char* arg, std::int64_t value) {
+    if (value < 1) {
         throw InvalidArgument(
-            detail::message("ngd::two_layer_relu", "m", "must be >= 1, got " + std::to_string(m)));
+            detail::message(fn, arg, "must be >= 1, got " + std::to_string(value)));
     }
+}
+
+void check_scale(const char* fn, const char* arg, double value) {
+    if (!std::isfinite(value)) {
+        throw InvalidArgument(detail::message(
+            fn, arg, "must be finite (negative: the default), got " + detail::number(value)));
+    }
+}
+
+}  // namespace
+
+Mlp two_layer_relu(std::int64_t d, std::int64_t m, double init_std) {
+    const char* fn = "ngd::two_layer_relu";
+    check_count(fn, "d", d);
+    check_count(fn, "m", m);
+    check_scale(fn, "init_std", init_std);
     Layer hidden{m, Activation::relu, /*bias=*/false, /*trainable=*/true, Init::gaussian, init_std};
     Layer output{1, Activation::identity, /*bias=*/false, /*trainable=*/false, Init::sign, 1.0};
     return Mlp(d, {hidden, output}, Parameterization::standard, 1.0 / std::sqrt(double(m)));
@@ -177,10 +197,12 @@ Mlp two_layer_relu(std::int64_t d, std::int64_t m, double init_std) {
 
 Mlp deep_linear(std::int64_t d, std::int64_t width, std::int64_t depth, std::int64_t n_out,
                 double init_scale) {
-    if (depth < 1) {
-        throw InvalidArgument(detail::message("ngd::deep_linear", "depth",
-                                              "must be >= 1, got " + std::to_string(depth)));
-    }
+    const char* fn = "ngd::deep_linear";
+    check_count(fn, "d", d);
+    check_count(fn, "depth", depth);
+    if (depth > 1) check_count(fn, "width", width);  // depth 1 has no hidden layer
+    check_count(fn, "n_out", n_out);
+    check_scale(fn, "init_scale", init_scale);
     std::vector<Layer> layers;
     for (std::int64_t l = 0; l < depth; ++l) {
         layers.push_back(Layer{l + 1 == depth ? n_out : width, Activation::identity, false, true,
@@ -190,10 +212,10 @@ Mlp deep_linear(std::int64_t d, std::int64_t width, std::int64_t depth, std::int
 }
 
 Mlp matrix_factorization(std::int64_t d, std::int64_t depth, double init_scale) {
-    if (depth < 1) {
-        throw InvalidArgument(detail::message("ngd::matrix_factorization", "depth",
-                                              "must be >= 1, got " + std::to_string(depth)));
-    }
+    const char* fn = "ngd::matrix_factorization";
+    check_count(fn, "d", d);
+    check_count(fn, "depth", depth);
+    check_scale(fn, "init_scale", init_scale);
     std::vector<Layer> layers(
         depth, Layer{d, Activation::identity, false, true, Init::gaussian, init_scale});
     Mlp model(d, std::move(layers));

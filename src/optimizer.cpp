@@ -12,6 +12,7 @@
 #include "dispatch.hpp"
 #include "ngd/error.hpp"
 #include "pipeline.hpp"
+#include "result_checks.hpp"
 
 namespace ngd {
 namespace {
@@ -74,13 +75,13 @@ NaturalGradient<T>::NaturalGradient(Options options)
     if (options.damping_min > options.damping_max) {
         throw InvalidArgument(detail::message(fn, "options.damping_min",
                                               "must be <= damping_max, got " +
-                                                  std::to_string(options.damping_min) + " > " +
-                                                  std::to_string(options.damping_max)));
+                                                  detail::number(options.damping_min) + " > " +
+                                                  detail::number(options.damping_max)));
     }
     if (!(options.raise_factor > 1) || !std::isfinite(options.raise_factor)) {
         throw InvalidArgument(
             detail::message(fn, "options.raise_factor",
-                            "must be finite and > 1, got " + std::to_string(options.raise_factor)));
+                            "must be finite and > 1, got " + detail::number(options.raise_factor)));
     }
     if (options.damping_raises < 0 || options.max_rejections < 0) {
         throw InvalidArgument(
@@ -213,6 +214,9 @@ StepReport GradientDescent<T>::step(Context& ctx, const Mlp& model, MatrixView<T
     const LossFactors<T> lf = detail::evaluate<T>(ctx, model, theta.data, batch, loss, state);
     const std::int64_t p = model.n_params();
     const Matrix<T> g = detail::gradient_at<T>(ctx, model, theta.data, batch, state, lf);
+    // An overflowed gradient would write Inf into theta: say so instead (theta is untouched).
+    detail::check_overflow<T>(ctx, fn, "gradient J^T e / n", g.const_view(),
+                              "rescale the inputs or the targets");
 
     StepReport r;
     const double eta = options_.learning_rate;

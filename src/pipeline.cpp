@@ -12,6 +12,7 @@
 #include "check.hpp"
 #include "dispatch.hpp"
 #include "ngd/error.hpp"
+#include "result_checks.hpp"
 
 namespace ngd::detail {
 
@@ -58,24 +59,6 @@ void build_gram(Context& ctx, const Mlp& model, MatrixView<const T> x, const For
 
 namespace {
 
-[[noreturn]] void throw_not_positive_definite(const char* fn, std::int64_t info, std::int64_t order,
-                                              double shift) {
-    const std::string head = std::string(fn) + ": the damped system (order " +
-                             std::to_string(order) +
-                             ", diagonal shift n*lambda = " + std::to_string(shift) + ") ";
-    if (info > 0) {
-        throw NotPositiveDefinite(head +
-                                      "is not positive definite: Cholesky failed at leading "
-                                      "minor " +
-                                      std::to_string(info),
-                                  info, order, shift);
-    }
-    throw NotPositiveDefinite(head +
-                                  "gave a non-finite or inaccurate solution (singular to "
-                                  "working precision, or overflow)",
-                              info, order, shift);
-}
-
 double now_seconds() {
     return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
         .count();
@@ -93,13 +76,6 @@ SolveForm choose_form(const char* fn, Loss loss, SolveForm requested) {
 }
 
 }  // namespace
-
-template <class T>
-void solve_or_throw(Context& ctx, const char* fn, MatrixView<T> g, MatrixView<const T> shift,
-                    MatrixView<T> rhs, double damping_for_report) {
-    const std::int64_t info = NGD_STAGE(ctx, cholesky_solve<T>, ctx, g, shift, rhs);
-    if (info != 0) throw_not_positive_definite(fn, info, g.rows, damping_for_report);
-}
 
 template <class T>
 GramSystem<T>::GramSystem(Context& ctx, const char* fn, const Mlp& model, MatrixView<const T> theta,
@@ -186,6 +162,11 @@ void GramSystem<T>::build_system() {
               batch_.output_rows, seeds);
     build_gram<T>(ctx_, model_, batch_.inputs, state_, seeds, gram_mode_, gram_.view());
     mean_diagonal_ = 0;
+    // Read before any factorization overwrites a copy of it: the acceptance test's D, and the
+    // place where an overflow of the Gram shows (a NaN from inf * 0 would otherwise reach
+    // Cholesky and read as "not positive definite").
+    gram_diagonal_ = diagonal<T>(ctx_, gram_.const_view());
+    check_gram_overflow<T>(ctx_, fn_, model_, batch_.inputs, state_, gram_mode_, gram_diagonal_);
 }
 
 template <class T>
@@ -277,51 +258,51 @@ void GramSystem<T>::pseudo_inverse_solve(double damping, Matrix<T>& alpha) {
 }
 
 template <class T>
-double GramSystem<T>::relative_residual(const Matrix<T>& alpha, Matrix<T>& w) {
-    // w = G alpha; |w + shift.alpha - rhs| / |rhs| with the shift of the last system solved.
+double GramSystem<T>::equilibrated_residual(const Matrix<T>& alpha, Matrix<T>& w) {
+    // w = G alpha; r = w + shift .* alpha - rhs with the shift of the last system solved, weighed
+    // by D = diag(G) + shift (the acceptance test of result_checks.hpp).
     Matrix<T> r(big_n_, 1, ctx_.memory_space());
     NGD_STAGE(ctx_, symv_lower<T>, ctx_, gram_.const_view(), alpha.data(), w.data());
     NGD_STAGE(ctx_, multiply<T>, ctx_, big_n_, shift_.data(), alpha.data(), r.data());
     NGD_STAGE(ctx_, axpby<T>, ctx_, big_n_, T(1), w.data(), T(1), r.data());
     NGD_STAGE(ctx_, axpby<T>, ctx_, big_n_, T(-1), rhs_->data(), T(1), r.data());
-    const double res2 = NGD_STAGE(ctx_, dot<T>, ctx_, big_n_, r.data(), r.data());
-    const double rhs2 = NGD_STAGE(ctx_, dot<T>, ctx_, big_n_, rhs_->data(), rhs_->data());
-    const double rel = rhs2 > 0 ? std::sqrt(res2 / rhs2) : std::sqrt(res2);
-    return std::isfinite(rel) ? rel : std::numeric_limits<double>::infinity();
+    const Matrix<T> shift = to_host<T>(ctx_, shift_.const_view());
+    std::vector<double> d = gram_diagonal_;
+    for (std::int64_t i = 0; i < big_n_; ++i) d[i] += double(shift[i]);
+    return detail::equilibrated_residual<T>(ctx_, big_n_, r.data(), rhs_->data(), d);
 }
-
-double default_max_residual(bool is_double) { return is_double ? 1e-3 : 1e-2; }
 
 template <class T>
 Solution<T> GramSystem<T>::solve(double damping, const Ladder& ladder, double& seconds_solve,
                                  double& seconds_direction) {
     const MemorySpace space = ctx_.memory_space();
-    const double max_residual = ladder.max_residual >= 0
-                                    ? ladder.max_residual
-                                    : default_max_residual(std::is_same_v<T, double>);
+    const double max_residual =
+        ladder.max_residual >= 0 ? ladder.max_residual : max_solve_residual<T>();
     Solution<T> s;
     double t0 = now_seconds();
     Matrix<T> alpha(big_n_, 1, space), w(big_n_, 1, space);
 
-    // The ladder: Cholesky at lambda, accepted when it succeeds with a small residual (a system
-    // that is singular to working precision can pass the factorization with a useless solution);
-    // on failure raise lambda; then the pseudo-inverse, or throw.
+    // The ladder: Cholesky at lambda, accepted when it succeeds with a small equilibrated
+    // residual (a system that is singular to working precision can pass the factorization with
+    // a useless solution); on failure raise lambda; then the pseudo-inverse, or throw.
     double lambda = damping;
     for (int rung = 0;; ++rung) {
         ++s.cholesky_tries;
         std::int64_t info = try_cholesky(lambda, alpha);
+        double residual = -1;
         if (info == 0) {
-            s.solve_residual = relative_residual(alpha, w);
+            s.solve_residual = residual = equilibrated_residual(alpha, w);
             if (s.solve_residual <= max_residual) break;
             info = -1;
         }
         s.cholesky_info = info;
         if (rung >= ladder.raises) {
             if (!ladder.pseudo_inverse) {
-                throw_not_positive_definite(fn_, info, big_n_, double(n_) * lambda);
+                throw_not_positive_definite(fn_, info, big_n_, double(n_) * lambda, residual,
+                                            max_residual);
             }
             pseudo_inverse_solve(damping, alpha);
-            s.solve_residual = relative_residual(alpha, w);
+            s.solve_residual = equilibrated_residual(alpha, w);
             lambda = damping;
             s.fallback_used = true;
             break;
@@ -341,6 +322,8 @@ Solution<T> GramSystem<T>::solve(double damping, const Ladder& ladder, double& s
     const MatrixView<const T> coeff(alpha.data(), k_, n_, space);
     NGD_STAGE(ctx_, transpose_product<T>, ctx_, model_, theta_.data, batch_.inputs, state_, factor_,
               batch_.output_rows, coeff, s.d.data());
+    check_overflow<T>(ctx_, fn_, "direction d = A^T alpha", s.d.const_view(),
+                      "rescale the inputs, or raise the damping");
     mark(seconds_direction, t0);
 
     // The Gauss-Newton model from w = G alpha: grad L . d = rhs_e . w / n with rhs_e = u (factor
@@ -362,8 +345,6 @@ Solution<T> GramSystem<T>::solve(double damping, const Ladder& ladder, double& s
                                       const ForwardState<T>&, const LossFactors<T>&);              \
     template void build_gram<T>(Context&, const Mlp&, MatrixView<const T>, const ForwardState<T>&, \
                                 const std::vector<Matrix<T>>&, GramMode, MatrixView<T>);           \
-    template void solve_or_throw<T>(Context&, const char*, MatrixView<T>, MatrixView<const T>,     \
-                                    MatrixView<T>, double);                                        \
     template class GramSystem<T>;
 NGD_INSTANTIATE_PIPELINE(float)
 NGD_INSTANTIATE_PIPELINE(double)

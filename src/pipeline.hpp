@@ -35,8 +35,9 @@ void build_gram(Context& ctx, const Mlp& model, MatrixView<const T> x, const For
 /// What to do when Cholesky fails: raise the damping `raises` times by `factor` (from 0, the first
 /// raise is sqrt(eps) times the Gram's mean diagonal), then the eigendecomposition pseudo-inverse
 /// if `pseudo_inverse`, else throw NotPositiveDefinite.
-/// A Cholesky solve whose relative residual |K alpha - rhs| / |rhs| exceeds `max_residual` counts
-/// as failed (negative: 1e-3 in double, 1e-2 in float).
+/// A Cholesky solve whose equilibrated residual |D^-1/2 (K alpha - rhs)| / |D^-1/2 rhs|
+/// (D = diag(K), result_checks.hpp) exceeds `max_residual` counts as failed (negative: the
+/// library's threshold, max_solve_residual<T>()).
 struct Ladder {
     int raises = 0;
     double factor = 10;
@@ -51,7 +52,7 @@ struct Solution {
     int cholesky_tries = 0;
     std::int64_t cholesky_info = 0;  ///< info of the last failed factorization, 0 if none failed
     bool fallback_used = false;
-    double solve_residual = 0;  ///< |K alpha - rhs| / |rhs|
+    double solve_residual = 0;  ///< |D^-1/2 (K alpha - rhs)| / |D^-1/2 rhs|, D = diag(K)
     double gradient_dot = 0;    ///< grad L . d
     double curvature = 0;       ///< d^T F d (undamped Gauss-Newton)
 };
@@ -89,8 +90,8 @@ class GramSystem {
     void build_system();
     // Automatic form only: the factor form from here on (rebuilds the Gram with M).
     void use_factor_form();
-    // w = G alpha and the relative residual of the last system solved (Inf if not finite).
-    double relative_residual(const Matrix<T>& alpha, Matrix<T>& w);
+    // w = G alpha and the equilibrated residual of the last system solved (Inf if not finite).
+    double equilibrated_residual(const Matrix<T>& alpha, Matrix<T>& w);
     void mark(double& slot, double start) const;
 
     Context& ctx_;
@@ -110,14 +111,9 @@ class GramSystem {
     MatrixView<const T> factor_;  // M, or empty for M = I
     const Matrix<T>* rhs_ = nullptr;
     Matrix<T> gram_, work_, shift_;
+    std::vector<double> gram_diagonal_;  // diag(G) on the host, for the acceptance test
     double mean_diagonal_ = 0;
     double seconds_forward_ = 0, seconds_gram_ = 0;
 };
-
-/// Solves (g + diag(shift)) X = rhs by Cholesky, with g's lower triangle destroyed; throws
-/// NotPositiveDefinite naming `fn`, the order and `damping_for_report` when it fails.
-template <class T>
-void solve_or_throw(Context& ctx, const char* fn, MatrixView<T> g, MatrixView<const T> shift,
-                    MatrixView<T> rhs, double damping_for_report);
 
 }  // namespace ngd::detail

@@ -2,6 +2,7 @@
 // stages on the context's backend. Results are allocated in the context's memory space.
 #include "ngd/stages.hpp"
 
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -9,6 +10,7 @@
 #include "dispatch.hpp"
 #include "ngd/error.hpp"
 #include "pipeline.hpp"
+#include "result_checks.hpp"
 
 namespace ngd {
 
@@ -67,6 +69,24 @@ LossFactors<T> loss_factors(Context& ctx, Loss loss, MatrixView<const T> outputs
     return out;
 }
 
+namespace {
+
+// The forward pass and loss factors of a public function: outputs that overflowed from finite
+// input are reported here, naming them, rather than as NaN in whatever is computed from them.
+template <class T>
+LossFactors<T> evaluate_checked(Context& ctx, const char* fn, const Mlp& model,
+                                MatrixView<const T> theta, const Batch<T>& batch, Loss loss,
+                                ForwardState<T>& state) {
+    NGD_STAGE(ctx, forward<T>, ctx, model, theta.data, batch.inputs, batch.output_rows, state);
+    detail::check_overflow<T>(ctx, fn, "model's outputs", state.outputs.const_view(),
+                              "rescale the inputs or the parameters");
+    LossFactors<T> factors;
+    NGD_STAGE(ctx, loss_factors<T>, ctx, loss, state.outputs.const_view(), batch.targets, factors);
+    return factors;
+}
+
+}  // namespace
+
 template <class T>
 Matrix<T> forward(Context& ctx, const Mlp& model, MatrixView<const T> theta,
                   MatrixView<const T> inputs, MatrixView<const T> output_rows) {
@@ -75,6 +95,8 @@ Matrix<T> forward(Context& ctx, const Mlp& model, MatrixView<const T> theta,
     detail::check_inputs<T>(ctx, fn, model, inputs, output_rows);
     ForwardState<T> state;
     NGD_STAGE(ctx, forward<T>, ctx, model, theta.data, inputs, output_rows, state);
+    detail::check_overflow<T>(ctx, fn, "model's outputs", state.outputs.const_view(),
+                              "rescale the inputs or the parameters");
     return std::move(state.outputs);
 }
 
@@ -85,7 +107,15 @@ double loss(Context& ctx, const Mlp& model, MatrixView<const T> theta, const Bat
     detail::check_theta<T>(ctx, fn, model, theta);
     detail::check_batch<T>(ctx, fn, model, batch, loss);
     ForwardState<T> state;
-    return detail::evaluate<T>(ctx, model, theta.data, batch, loss, state).value;
+    const LossFactors<T> lf = evaluate_checked<T>(ctx, fn, model, theta, batch, loss, state);
+    if (!std::isfinite(lf.value)) {
+        throw NonFiniteInput(std::string(fn) + ": the loss is " + detail::number(lf.value) +
+                                 " although every input is finite: it overflows the range of "
+                                 "double (residuals beyond ~1e154); rescale the inputs or "
+                                 "targets",
+                             1, 0);
+    }
+    return lf.value;
 }
 
 template <class T>
@@ -95,8 +125,11 @@ Matrix<T> gradient(Context& ctx, const Mlp& model, MatrixView<const T> theta, co
     detail::check_theta<T>(ctx, fn, model, theta);
     detail::check_batch<T>(ctx, fn, model, batch, loss);
     ForwardState<T> state;
-    const LossFactors<T> lf = detail::evaluate<T>(ctx, model, theta.data, batch, loss, state);
-    return detail::gradient_at<T>(ctx, model, theta.data, batch, state, lf);
+    const LossFactors<T> lf = evaluate_checked<T>(ctx, fn, model, theta, batch, loss, state);
+    Matrix<T> g = detail::gradient_at<T>(ctx, model, theta.data, batch, state, lf);
+    detail::check_overflow<T>(ctx, fn, "gradient J^T e / n", g.const_view(),
+                              "rescale the inputs or the targets");
+    return g;
 }
 
 template <class T>
@@ -112,23 +145,31 @@ Matrix<T> jacobian(Context& ctx, const Mlp& model, MatrixView<const T> theta,
               output_rows, seeds);
     Matrix<T> j(inputs.cols * model.n_outputs(), model.n_params(), ctx.memory_space());
     NGD_STAGE(ctx, jacobian_block<T>, ctx, model, inputs, state, seeds, 0, j.view());
+    detail::check_overflow<T>(ctx, fn, "Jacobian", j.const_view(),
+                              "rescale the inputs or the parameters");
     return j;
 }
 
 namespace {
 
 // Full symmetric A A^T for the given factor (empty: J J^T).
+// Overflow (|x|^2 beyond the type's range) is reported as NonFiniteInput naming the quantity,
+// never returned as NaN/Inf.
 template <class T>
-Matrix<T> gram_with_factor(Context& ctx, const Mlp& model, MatrixView<const T> theta,
-                           MatrixView<const T> inputs, MatrixView<const T> output_rows,
-                           const ForwardState<T>& state, MatrixView<const T> factor,
-                           GramMode mode) {
+Matrix<T> gram_with_factor(Context& ctx, const char* fn, const Mlp& model,
+                           MatrixView<const T> theta, MatrixView<const T> inputs,
+                           MatrixView<const T> output_rows, const ForwardState<T>& state,
+                           MatrixView<const T> factor, GramMode mode) {
     std::vector<Matrix<T>> seeds;
     NGD_STAGE(ctx, backprop_seeds<T>, ctx, model, theta.data, state, factor, output_rows, seeds);
     const std::int64_t big_n = inputs.cols * model.n_outputs();
     Matrix<T> g(big_n, big_n, ctx.memory_space());
     detail::build_gram<T>(ctx, model, inputs, state, seeds, mode, g.view());
+    detail::check_gram_overflow<T>(ctx, fn, model, inputs, state, mode,
+                                   detail::diagonal<T>(ctx, g.const_view()));
     NGD_STAGE(ctx, symmetrize<T>, ctx, g.view());
+    detail::check_overflow<T>(ctx, fn, "Gram matrix", g.const_view(),
+                              "rescale the inputs or the parameters");
     return g;
 }
 
@@ -142,7 +183,9 @@ Matrix<T> gram(Context& ctx, const Mlp& model, MatrixView<const T> theta,
     detail::check_inputs<T>(ctx, fn, model, inputs, output_rows);
     ForwardState<T> state;
     NGD_STAGE(ctx, forward<T>, ctx, model, theta.data, inputs, output_rows, state);
-    return gram_with_factor<T>(ctx, model, theta, inputs, output_rows, state, {}, mode);
+    detail::check_overflow<T>(ctx, fn, "model's outputs", state.outputs.const_view(),
+                              "rescale the inputs or the parameters");
+    return gram_with_factor<T>(ctx, fn, model, theta, inputs, output_rows, state, {}, mode);
 }
 
 template <class T>
@@ -152,11 +195,11 @@ Matrix<T> gram(Context& ctx, const Mlp& model, MatrixView<const T> theta, const 
     detail::check_theta<T>(ctx, fn, model, theta);
     detail::check_batch<T>(ctx, fn, model, batch, loss);
     ForwardState<T> state;
-    const LossFactors<T> lf = detail::evaluate<T>(ctx, model, theta.data, batch, loss, state);
+    const LossFactors<T> lf = evaluate_checked<T>(ctx, fn, model, theta, batch, loss, state);
     const MatrixView<const T> factor =
         loss == Loss::squared ? MatrixView<const T>() : lf.factor.const_view();
-    return gram_with_factor<T>(ctx, model, theta, batch.inputs, batch.output_rows, state, factor,
-                               mode);
+    return gram_with_factor<T>(ctx, fn, model, theta, batch.inputs, batch.output_rows, state,
+                               factor, mode);
 }
 
 template <class T>
@@ -173,13 +216,35 @@ Matrix<T> damped_solve(Context& ctx, MatrixView<const T> gram, double shift,
     detail::check_nonnegative(fn, "shift", shift);
     detail::check_finite<T>(ctx, fn, "gram", gram);
     detail::check_finite<T>(ctx, fn, "rhs", rhs);
-    Matrix<T> chol(big_n, big_n, ctx.memory_space());
+    // Cholesky on a copy: the caller's gram stays intact for the acceptance test below.
+    const MemorySpace space = ctx.memory_space();
+    Matrix<T> chol(big_n, big_n, space);
     NGD_STAGE(ctx, copy_matrix<T>, ctx, gram, chol.view());
-    Matrix<T> shifts(big_n, 1, ctx.memory_space());
+    Matrix<T> shifts(big_n, 1, space);
     NGD_STAGE(ctx, fill<T>, ctx, big_n, T(shift), shifts.data());
-    Matrix<T> x(big_n, rhs.cols, ctx.memory_space());
+    Matrix<T> x(big_n, rhs.cols, space);
     NGD_STAGE(ctx, copy_matrix<T>, ctx, rhs, x.view());
-    detail::solve_or_throw<T>(ctx, fn, chol.view(), shifts.const_view(), x.view(), shift);
+    const std::int64_t info =
+        NGD_STAGE(ctx, cholesky_solve<T>, ctx, chol.view(), shifts.const_view(), x.view());
+    if (info != 0) detail::throw_not_positive_definite(fn, info, big_n, shift);
+
+    // Acceptance (DESIGN.md section 4): the equilibrated residual of every column, with
+    // r = G x + shift x - rhs and D = diag(G) + shift.
+    std::vector<double> d = detail::diagonal<T>(ctx, gram);
+    for (double& v : d) v += double(T(shift));
+    const double limit = detail::max_solve_residual<T>();
+    Matrix<T> r(big_n, 1, space);
+    for (std::int64_t c = 0; c < rhs.cols; ++c) {
+        const T* xc = x.data() + c * big_n;
+        const T* rhs_c = rhs.data + c * rhs.ld;
+        NGD_STAGE(ctx, symv_lower<T>, ctx, gram, xc, r.data());
+        NGD_STAGE(ctx, axpby<T>, ctx, big_n, T(shift), xc, T(1), r.data());
+        NGD_STAGE(ctx, axpby<T>, ctx, big_n, T(-1), rhs_c, T(1), r.data());
+        const double residual = detail::equilibrated_residual<T>(ctx, big_n, r.data(), rhs_c, d);
+        if (!(residual <= limit)) {
+            detail::throw_not_positive_definite(fn, -1, big_n, shift, residual, limit);
+        }
+    }
     return x;
 }
 
@@ -236,14 +301,42 @@ Matrix<T> direction_from_jacobian(Context& ctx, MatrixView<const T> jacobian,
     }
     Matrix<T> g(big_n, big_n, space);
     NGD_STAGE(ctx, syrk_lower<T>, ctx, a, T(0), g.view());
+    // D = diag(G) + n lambda for the acceptance test, read before Cholesky overwrites G; an
+    // overflow of G shows on its diagonal.
+    std::vector<double> diag = detail::diagonal<T>(ctx, g.const_view());
+    for (std::int64_t i = 0; i < big_n; ++i) {
+        if (std::isfinite(diag[i])) continue;
+        throw NonFiniteInput(
+            std::string(fn) + ": the Gram matrix A A^T (" + detail::shape(big_n, big_n) +
+                ") has a NaN/Inf diagonal entry at row " + std::to_string(i) +
+                " although every input is finite: the rows of A overflow the range of " +
+                (sizeof(T) == sizeof(double) ? "double" : "float") +
+                "; rescale the jacobian or the factor",
+            1, i * (big_n + 1));
+    }
     const double shift = double(n) * damping;
+    for (double& v : diag) v += double(T(shift));
     Matrix<T> shifts(big_n, 1, space);
     NGD_STAGE(ctx, fill<T>, ctx, big_n, T(shift), shifts.data());
     Matrix<T> alpha(big_n, 1, space);
     NGD_STAGE(ctx, copy_matrix<T>, ctx, residual, alpha.view());
-    detail::solve_or_throw<T>(ctx, fn, g.view(), shifts.const_view(), alpha.view(), shift);
+    const std::int64_t info =
+        NGD_STAGE(ctx, cholesky_solve<T>, ctx, g.view(), shifts.const_view(), alpha.view());
+    if (info != 0) detail::throw_not_positive_definite(fn, info, big_n, shift);
     Matrix<T> d(p, 1, space);
     NGD_STAGE(ctx, gemv<T>, ctx, true, a, alpha.data(), d.data());
+    detail::check_overflow<T>(ctx, fn, "direction d = A^T alpha", d.const_view(),
+                              "rescale the jacobian, or raise the damping");
+
+    // Acceptance (DESIGN.md section 4) without keeping G: K alpha = A (A^T alpha) + n lambda alpha
+    // = A d + n lambda alpha, so r costs one product with A, like d itself.
+    Matrix<T> r(big_n, 1, space);
+    NGD_STAGE(ctx, gemv<T>, ctx, false, a, d.data(), r.data());
+    NGD_STAGE(ctx, axpby<T>, ctx, big_n, T(shift), alpha.data(), T(1), r.data());
+    NGD_STAGE(ctx, axpby<T>, ctx, big_n, T(-1), residual.data, T(1), r.data());
+    const double res = detail::equilibrated_residual<T>(ctx, big_n, r.data(), residual.data, diag);
+    const double limit = detail::max_solve_residual<T>();
+    if (!(res <= limit)) detail::throw_not_positive_definite(fn, -1, big_n, shift, res, limit);
     return d;
 }
 

@@ -46,7 +46,8 @@ class NGD_API NonFiniteInput : public Error {
 
 /// Cholesky found the damped system not positive definite: the leading minor of order `info` is
 /// not positive (LAPACK convention, 1-based), or info = -1: the factor or solution was not finite,
-/// or the solution's relative residual showed the system singular to working precision. `order` is
+/// or the solution's equilibrated residual |D^-1/2 (K alpha - u)| / |D^-1/2 u| (D = diag(K)) showed
+/// the system singular to working precision (docs/errors.md). `order` is
 /// the system's size and `damping` its diagonal shift (the last one tried, on the Gram side: n
 /// lambda).
 class NGD_API NotPositiveDefinite : public Error {

@@ -53,7 +53,9 @@ struct StepReport {
     bool fallback_used = false;          ///< the eigendecomposition pseudo-inverse gave the step
     SolveForm form = SolveForm::factor;  ///< the form actually used
     GramMode gram_mode = GramMode::structured;
-    double solve_residual = 0;  ///< |K alpha - rhs| / |rhs| of the damped system
+    /// |D^-1/2 (K alpha - rhs)| / |D^-1/2 rhs|, D = diag(K): the residual of the equilibrated
+    /// damped system (scale-invariant; the acceptance test of docs/errors.md)
+    double solve_residual = 0;
     double learning_rate = 0;   ///< eta actually used (smaller than asked when the guard acted)
     bool step_limited = false;  ///< the step guard shortened the step
     double step_norm = 0;       ///< |eta d|
@@ -83,9 +85,10 @@ class NGD_API NaturalGradient {
         int damping_raises = 3;    ///< failure ladder: raises of lambda after a failed Cholesky
         double raise_factor = 10;  ///< ... each by this factor
         Fallback fallback = Fallback::pseudo_inverse;  ///< ... then this, or NotPositiveDefinite
-        /// A Cholesky solve whose relative residual |K alpha - u| / |u| exceeds this counts as a
-        /// failed rung (a system singular to working precision can pass the factorization with a
-        /// useless solution). Negative: 1e-3 in double, 1e-2 in float.
+        /// A Cholesky solve whose equilibrated residual |D^-1/2 (K alpha - u)| / |D^-1/2 u|
+        /// (D = diag(K); docs/errors.md) exceeds this counts as a failed rung (a system singular
+        /// to working precision can pass the factorization with a useless solution). Negative:
+        /// the library's threshold, 1e-3 in double, 1e-2 in float.
         double max_solve_residual = -1;
 
         /// Step guard: eta is reduced so that |eta d| <= max_step_norm and the RMS change of the

@@ -70,7 +70,9 @@ NGD_API Matrix<T> gram(Context& ctx, const Mlp& model, MatrixView<const T> theta
 
 /// Solves (G + shift I) X = rhs for symmetric G (N x N, only its lower triangle is read) and
 /// rhs (N x r) by Cholesky. For an NGD step, shift = n lambda. Throws NotPositiveDefinite with
-/// LAPACK's info when G + shift I is not numerically positive definite, NonFiniteInput for NaN/Inf.
+/// LAPACK's info when G + shift I is not numerically positive definite, or info = -1 when a
+/// column of X fails the acceptance test (equilibrated residual above 1e-3 in double, 1e-2 in
+/// float; docs/errors.md); NonFiniteInput for NaN/Inf.
 template <class T>
 NGD_API Matrix<T> damped_solve(Context& ctx, MatrixView<const T> gram, double shift,
                                MatrixView<const T> rhs);
@@ -81,6 +83,12 @@ struct DirectionOptions {
 };
 
 /// The damped natural-gradient direction d = (F + lambda I)^{-1} grad L (p x 1), lambda >= 0.
+/// lambda = 0 needs A A^T nonsingular, so it is refused by design (NotPositiveDefinite) when
+/// N > p, where A A^T has rank <= p < N even if F is invertible (only a u that happens to lie in
+/// the range of A passes the acceptance test): use lambda > 0, or NaturalGradient with
+/// damping 0, damping_raises 0 and Fallback::pseudo_inverse, whose step A^T (A A^T)^+ u is then
+/// the undamped F^{-1} grad L. Throws NotPositiveDefinite when the solve fails the acceptance test
+/// of docs/errors.md.
 template <class T>
 NGD_API Matrix<T> direction(Context& ctx, const Mlp& model, MatrixView<const T> theta,
                             const Batch<T>& batch, Loss loss, double damping,
@@ -90,6 +98,7 @@ NGD_API Matrix<T> direction(Context& ctx, const Mlp& model, MatrixView<const T> 
 /// N = n k), residual u is N x 1, factor is empty (M = I, k = 1: each row its own sample, as for
 /// squared loss) or k x (k n) with block i = M_i (so F = J^T blockdiag(M M^T) J / n and
 /// grad L = J^T blockdiag(M) u / n). Returns d = A^T (A A^T + n lambda I)^{-1} u with A = M^T J.
+/// Throws NotPositiveDefinite as direction() does (the same acceptance test).
 template <class T>
 NGD_API Matrix<T> direction_from_jacobian(Context& ctx, MatrixView<const T> jacobian,
                                           MatrixView<const T> residual, double damping,
