@@ -20,7 +20,7 @@ E enum_arg(nb::handle value, const char* name) {
     if (nb::isinstance<nb::str>(value)) {
         nb::object key = value.attr("lower")();
         nb::object members = type.attr("__members__");
-        if (members.attr("__contains__")(key)) return nb::cast<E>(members[key]);
+        if (nb::cast<bool>(members.attr("__contains__")(key))) return nb::cast<E>(members[key]);
     }
     const std::string type_name = nb::cast<std::string>(type.attr("__name__"));
     const std::string names =

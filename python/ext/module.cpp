@@ -1,8 +1,11 @@
 // The extension module ngd._ngd: conversions only (arrays, enums, errors) around the C++ API. The
 // public Python API is the package ngd (python/src/ngd/), which prepares arrays and streams.
 #include <nanobind/nanobind.h>
+#include <nanobind/stl/string.h>
 
 #include <cstdint>
+#include <stdexcept>
+#include <string>
 
 #include "ngd/ngd.hpp"
 
@@ -37,6 +40,22 @@ void wait_stream(std::uintptr_t stream) {
     throw ngd::NotCompiled("ngd: this build has no CUDA backend (waiting on a CUDA stream)");
 #endif
 }
+// Throws the named ngd exception, so that tests check the translation of every type (some, such as
+// CublasError, cannot be provoked on a machine without a GPU).
+void throw_for_test(const std::string& kind) {
+    const std::string what = "ngd._throw_for_test: " + kind;
+    if (kind == "Error") throw ngd::Error(what);
+    if (kind == "InvalidArgument") throw ngd::InvalidArgument(what);
+    if (kind == "NotCompiled") throw ngd::NotCompiled(what);
+    if (kind == "DeviceUnavailable") throw ngd::DeviceUnavailable(what);
+    if (kind == "NonFiniteInput") throw ngd::NonFiniteInput(what, 3, 7);
+    if (kind == "NotPositiveDefinite") throw ngd::NotPositiveDefinite(what, 2, 5, 0.25);
+    if (kind == "OutOfMemory") throw ngd::OutOfMemory(what, 1024, 512);
+    if (kind == "CudaError") throw ngd::CudaError(what, 2);
+    if (kind == "CublasError") throw ngd::CublasError(what, 3);
+    if (kind == "CusolverError") throw ngd::CusolverError(what, 7);
+    throw std::runtime_error("unknown kind " + kind);
+}
 }  // namespace
 
 }  // namespace ngd_python
@@ -53,5 +72,6 @@ NB_MODULE(_ngd, m) {
     ngd_python::bind_core(m);
     ngd_python::bind_stages(m);
     ngd_python::bind_optimizers(m);
+    m.def("_throw_for_test", &ngd_python::throw_for_test, nanobind::arg("kind"));
     m.def("wait_stream", &ngd_python::wait_stream, nanobind::arg("stream"));
 }
