@@ -5,6 +5,7 @@
 #include <nanobind/nanobind.h>
 #include <nanobind/stl/optional.h>
 
+#include <algorithm>
 #include <memory>
 #include <optional>
 #include <utility>
@@ -192,32 +193,29 @@ nb::dict loss_factors(ngd::Context& c, ngd::Loss l, const Input& outputs, const 
     return out;
 }
 
-// Copies a C- or Fortran-contiguous float32/float64 array between host memory and the context's
-// memory; the copy keeps the shape and the strides.
+// Copies a dense float32/float64 array (its elements fill one block of memory in some axis order:
+// C, Fortran, or the (n, k, k) factor view) between host memory and the context's memory; the copy
+// keeps the shape and the strides.
 template <class T>
 nb::object copy_array(ngd::Context& c, const Input& a, ngd::MemorySpace to) {
     const char* fn = "ngd.copy_to";
     if (a.dtype() != nb::dtype<T>()) refuse(fn, "array", a, "unexpected dtype");
     const auto space = a.device_type() == nb::device::cpu::value ? ngd::MemorySpace::host
-                                                                 : ngd::MemorySpace::device;
+                                                                   : ngd::MemorySpace::device;
     const size_t nd = a.ndim();
-    std::vector<size_t> shape(nd);
-    std::vector<std::int64_t> c_strides(nd), f_strides(nd);
-    bool c_order = true, f_order = true;
-    std::int64_t s = 1;
-    for (size_t i = nd; i-- > 0;) {
-        shape[i] = a.shape(i);
-        c_strides[i] = s;
-        c_order = c_order && (a.shape(i) <= 1 || a.stride(i) == s);
-        s *= static_cast<std::int64_t>(a.shape(i));
-    }
-    s = 1;
+    std::vector<size_t> shape(nd), axes;
+    std::vector<std::int64_t> st(nd, 0);
     for (size_t i = 0; i < nd; ++i) {
-        f_strides[i] = s;
-        f_order = f_order && (a.shape(i) <= 1 || a.stride(i) == s);
-        s *= static_cast<std::int64_t>(a.shape(i));
+        shape[i] = a.shape(i);
+        st[i] = a.stride(i);
+        if (a.shape(i) > 1) axes.push_back(i);
     }
-    if (!c_order && !f_order) refuse(fn, "array", a, "must be C- or Fortran-contiguous");
+    std::sort(axes.begin(), axes.end(), [&](size_t x, size_t y) { return st[x] < st[y]; });
+    std::int64_t expected = 1;
+    for (size_t i : axes) {
+        if (st[i] != expected) refuse(fn, "array", a, "must be dense (C or Fortran order)");
+        expected *= static_cast<std::int64_t>(a.shape(i));
+    }
     const ngd::MatrixView<const T> v(static_cast<const T*>(a.data()),
                                      static_cast<std::int64_t>(a.size()), 1, space);
     ngd::Matrix<T> m;
@@ -225,7 +223,6 @@ nb::object copy_array(ngd::Context& c, const Input& a, ngd::MemorySpace to) {
         nb::gil_scoped_release release;
         m = ngd::copy_to<T>(c, v, to);
     }
-    const auto& st = c_order ? c_strides : f_strides;
     auto owned = std::make_unique<ngd::Matrix<T>>(std::move(m));
     T* data = owned->data();
     nb::capsule owner(owned.get(),

@@ -118,3 +118,18 @@ def test_theta_layouts(ctx):
         ngd.NaturalGradient().step(ctx, m, strided[::2], x, y, "squared")
     with pytest.raises(ngd.InvalidArgument, match="theta"):
         ngd.forward(ctx, m, np.arange(m.n_params), x)  # integers: no precision to pick
+
+
+def test_copy_to_keeps_dense_layouts():
+    # The host <-> device staging copy of a CUDA context, checked here host to host.
+    ctx = ngd.Context.reference()
+    base = batch(6, 4)
+    factor = np.ascontiguousarray(batch(12, 3).reshape(4, 3, 3).transpose(0, 2, 1))
+    for a in (base, np.asfortranarray(base), base[:3], np.zeros(5),
+              np.swapaxes(factor, 1, 2), base.astype(np.float32)):
+        c = _ngd.copy_to(ctx, a, ngd.MemorySpace.host)
+        assert c.dtype == a.dtype and c.strides == a.strides
+        np.testing.assert_array_equal(c, a)
+    for a in (base[:, ::2], base[:, :1]):
+        with pytest.raises(ngd.InvalidArgument, match="dense"):
+            _ngd.copy_to(ctx, a, ngd.MemorySpace.host)
