@@ -14,8 +14,6 @@ PyTorch tensors for PyTorch, JAX arrays for JAX. See ngd._arrays for when an arg
 how CUDA streams are handled.
 """
 
-from __future__ import annotations
-
 from . import _ngd
 from ._ngd import (  # noqa: F401
     Activation,

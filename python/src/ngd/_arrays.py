@@ -110,10 +110,13 @@ class Call:
         fw = _framework(a)
         self.like = fw
         self.like_cuda = _is_cuda(a, fw)
-        if self.like_cuda:
-            self.dtype = np.dtype(str(a.dtype).replace("torch.", ""))
-        else:
-            self.dtype = _host_array(a).dtype
+        try:
+            if self.like_cuda:
+                self.dtype = np.dtype(str(a.dtype).replace("torch.", ""))
+            else:
+                self.dtype = _host_array(a).dtype
+        except TypeError:  # a dtype NumPy does not know (bfloat16)
+            raise self._error(name, a, f"must be float32 or float64, got {a.dtype}") from None
         if self.dtype not in _FLOATS:
             raise self._error(name, a, f"must be float32 or float64, got {self.dtype}")
 
