@@ -226,6 +226,9 @@ def _to_framework(r, fw: str, cuda: bool):
         import cupy
 
         return cupy.from_dlpack(r)
-    import jax.numpy as jnp
+    import jax
 
-    return jnp.asarray(r)
+    try:  # zero-copy where JAX takes the buffer as it is (row-major, aligned)
+        return jax.dlpack.from_dlpack(r)
+    except Exception:  # e.g. a Fortran-ordered J: JAX copies it
+        return jax.numpy.asarray(np.asarray(r) if not cuda else r)
