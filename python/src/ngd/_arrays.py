@@ -136,7 +136,7 @@ class Call:
         if h.dtype != self.dtype:
             h = h.astype(self.dtype)
         if not _layout_ok(h, order):
-            h = np.asarray(h, order=order).copy(order=order)
+            h = np.array(h, order=order)  # the documented copy
         if self.cuda_ctx:
             self.staged = True
             h = np.asfortranarray(h) if order == "F" and h.ndim == 2 else np.ascontiguousarray(h)
