@@ -12,9 +12,8 @@ set is evaluated every --eval-every steps (not counted in the time). Adam uses n
 import argparse
 import time
 
-import numpy as np
-
 import ngd
+import numpy as np
 
 
 def load(seed):

@@ -8,12 +8,11 @@ with squared loss (M = I, u = f - y). Run: python examples/torch_jacobian.py [--
 
 import argparse
 
+import ngd
 import numpy as np
 import torch
 from torch import nn
 from torch.func import functional_call, jacrev
-
-import ngd
 
 
 class ResidualNet(nn.Module):

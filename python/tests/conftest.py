@@ -4,10 +4,9 @@ primal p x p solve. Everything ngd computes is checked against these."""
 
 import math
 
+import ngd
 import numpy as np
 import pytest
-
-import ngd
 
 CONTEXTS = ["reference", "cpu"]
 DTYPES = [np.float64, np.float32]

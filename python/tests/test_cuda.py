@@ -2,11 +2,9 @@
 (copied to the device and back), all against the reference context. Skipped without a usable
 device (run by the GPU check where there is one)."""
 
-import numpy as np
+import ngd
 import pytest
 from conftest import batch, rel_err, small_mlp, targets
-
-import ngd
 
 pytestmark = pytest.mark.skipif(not ngd.Context.cuda_available(),
                                 reason="no usable CUDA device (or a build without CUDA)")

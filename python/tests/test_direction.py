@@ -1,11 +1,19 @@
 """Directions against the primal p x p solve (mirrors tests/direction_test.cpp)."""
 
+import ngd
 import numpy as np
 import pytest
-from conftest import (batch, np_forward, np_jacobian, np_loss_parts, np_primal_direction, rel_err,
-                      small_mlp, targets, tol)
-
-import ngd
+from conftest import (
+    batch,
+    np_forward,
+    np_jacobian,
+    np_loss_parts,
+    np_primal_direction,
+    rel_err,
+    small_mlp,
+    targets,
+    tol,
+)
 
 LOSSES = ["squared", "logistic", "softmax_cross_entropy"]
 

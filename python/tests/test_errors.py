@@ -1,11 +1,10 @@
 """Every error type, its Python base classes and attributes, and theta left as it was after a
 failed step (mirrors tests/errors_test.cpp and tests/robustness_test.cpp)."""
 
+import ngd
 import numpy as np
 import pytest
 from conftest import batch, small_mlp, targets
-
-import ngd
 from ngd import _ngd
 
 ALL = {

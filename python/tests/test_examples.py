@@ -5,10 +5,9 @@ where scikit-learn and matplotlib are installed)."""
 import importlib.util
 import pathlib
 
+import ngd
 import numpy as np
 import pytest
-
-import ngd
 
 EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
 

@@ -1,10 +1,9 @@
 """Gram matrices, both modes, plain and loss-weighted (mirrors tests/gram_test.cpp)."""
 
+import ngd
 import numpy as np
 import pytest
 from conftest import batch, np_forward, np_jacobian, np_loss_parts, rel_err, small_mlp, targets, tol
-
-import ngd
 
 
 @pytest.mark.parametrize("mode", ["structured", "explicit_jacobian"])
@@ -32,8 +31,8 @@ def test_loss_weighted_gram(ctx, loss, mode):
     hb = np.zeros((4 * k, 4 * k))
     for i in range(4):
         hb[i * k:(i + 1) * k, i * k:(i + 1) * k] = h[i]
-    # A A^T = M^T J J^T M, and J^T (A A^T-weighting) has the same spectrum as H^(1/2) J J^T H^(1/2):
-    # compare through traces and the quadratic form J^T M (A A^T) M^T J = J^T H J J^T H J.
+    # M is not unique (any M with M M^T = H_i): take ngd's, check M M^T = H against NumPy, then
+    # A A^T = M^T J J^T M with the finite-difference J.
     lf = ngd.loss_factors(ctx, loss, ngd.forward(ctx, m, theta, x), y)
     mb = np.zeros((4 * k, 4 * k))
     for i in range(4):

@@ -1,11 +1,10 @@
 """PyTorch CPU tensors and JAX CPU arrays through the same path as NumPy: results in the caller's
 framework, in-place steps on tensors, JAX's immutability respected."""
 
+import ngd
 import numpy as np
 import pytest
 from conftest import batch, small_mlp, targets
-
-import ngd
 
 
 def test_torch_cpu_tensors():

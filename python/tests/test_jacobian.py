@@ -1,12 +1,10 @@
 """J and the gradient against central finite differences of the NumPy model (mirrors
 tests/jacobian_test.cpp)."""
 
+import ngd
 import numpy as np
 import pytest
-from conftest import (batch, np_forward, np_jacobian, np_loss_parts, rel_err, small_mlp,
-                      targets, tol)
-
-import ngd
+from conftest import batch, np_forward, np_jacobian, np_loss_parts, rel_err, small_mlp, targets, tol
 
 
 @pytest.mark.parametrize("n", [1, 7])

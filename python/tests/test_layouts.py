@@ -1,11 +1,10 @@
 """Layouts: which arrays are used without a copy, which are copied, which are refused, and the
 layout of every result (mirrors tests/cuda_layout_test.cpp for the host side)."""
 
+import ngd
 import numpy as np
 import pytest
 from conftest import batch, rel_err, small_mlp, targets
-
-import ngd
 from ngd import _ngd
 from ngd._arrays import Call
 

@@ -1,10 +1,9 @@
 """Loss factors against their closed forms (mirrors tests/loss_test.cpp)."""
 
+import ngd
 import numpy as np
 import pytest
 from conftest import np_loss_parts, rel_err, tol
-
-import ngd
 
 
 @pytest.mark.parametrize("loss", ["squared", "logistic", "softmax_cross_entropy"])

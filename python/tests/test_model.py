@@ -1,10 +1,9 @@
 """Models, presets, theta's layout and the forward pass (mirrors tests/model_test.cpp)."""
 
+import ngd
 import numpy as np
 import pytest
 from conftest import batch, np_forward, rel_err, small_mlp, tol
-
-import ngd
 
 
 def test_layer_and_mlp_accept_enums_and_names():

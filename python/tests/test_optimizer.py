@@ -1,11 +1,10 @@
 """NaturalGradient and GradientDescent: in-place updates that equal theta - eta d, reports, the
 adaptive policy, float32 (mirrors tests/optimizer_test.cpp)."""
 
+import ngd
 import numpy as np
 import pytest
 from conftest import batch, rel_err, small_mlp, targets, tol
-
-import ngd
 
 
 @pytest.mark.parametrize("loss", ["squared", "logistic", "softmax_cross_entropy"])

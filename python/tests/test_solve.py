@@ -1,11 +1,10 @@
 """damped_solve against NumPy's solve, and its failure on a non-SPD matrix (mirrors
 tests/solve_test.cpp)."""
 
+import ngd
 import numpy as np
 import pytest
 from conftest import rel_err, tol
-
-import ngd
 
 
 @pytest.mark.parametrize("r", [None, 1, 3])

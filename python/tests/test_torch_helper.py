@@ -1,10 +1,9 @@
 """ngd.torch: nn.Sequential <-> ngd.Mlp + theta, with forward passes that agree."""
 
+import ngd
 import numpy as np
 import pytest
 from conftest import batch, rel_err
-
-import ngd
 
 torch = pytest.importorskip("torch")
 nn = torch.nn

@@ -15,6 +15,7 @@ how CUDA streams are handled.
 """
 
 from . import _ngd
+from ._arrays import Call as _Call
 from ._ngd import (  # noqa: F401
     Activation,
     Backend,
@@ -47,7 +48,6 @@ from ._ngd import (  # noqa: F401
     matrix_factorization,
     two_layer_relu,
 )
-from ._arrays import Call as _Call
 from ._optimizers import GradientDescent, LossFactors, NaturalGradient  # noqa: F401
 
 __version__ = _ngd.__version__

@@ -2,8 +2,9 @@
 each name is in include/ngd/*.hpp; the docstrings below summarise it."""
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence, TypeAlias
+from typing import Any, TypeAlias
 
 import numpy as np
 
