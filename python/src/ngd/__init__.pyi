@@ -1,0 +1,394 @@
+"""Type stubs of the ngd package (editor completion and type checking). The C++ documentation of
+each name is in include/ngd/*.hpp; the docstrings below summarise it."""
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, TypeAlias
+
+import numpy as np
+
+# Any array ngd takes: NumPy arrays, PyTorch tensors, JAX and CuPy arrays, nested sequences.
+ArrayLike: TypeAlias = Any
+# The array type of the call's key argument (theta, gram, jacobian, outputs).
+Array: TypeAlias = Any
+
+__version__: str
+with_cuda: bool
+"""True when this build contains the CUDA backend."""
+
+# ---- errors ---------------------------------------------------------------------------------
+
+class Error(RuntimeError):
+    """Base class of every exception raised by ngd; the message names the function, the argument
+    and the sizes."""
+
+class InvalidArgument(Error, ValueError):
+    """A shape, value, layout or option is outside what the function accepts."""
+
+class NotCompiled(Error):
+    """The call needs a backend this build does not contain."""
+
+class DeviceUnavailable(Error):
+    """CUDA is compiled in, but no usable device (or driver) is present."""
+
+class NonFiniteInput(Error, ValueError):
+    """An input holds NaN or Inf."""
+
+    count: int
+    """Number of non-finite entries."""
+    first_index: int
+    """Column-major linear index (ngd's layout) of the first one."""
+
+class NotPositiveDefinite(Error):
+    """Cholesky found the damped system not positive definite."""
+
+    info: int
+    """LAPACK's info: order of the failing leading minor, or -1 (non-finite factor, or a solution
+    whose residual showed the system singular to working precision)."""
+    order: int
+    """Size of the system."""
+    damping: float
+    """Diagonal shift last tried, on the Gram side (n lambda)."""
+
+class OutOfMemory(Error, MemoryError):
+    """An allocation failed."""
+
+    requested: int
+    """Bytes asked for."""
+    free: int
+    """Bytes free (0 if unknown)."""
+
+class CudaError(Error):
+    """A CUDA runtime call failed."""
+
+    code: int
+
+class CublasError(Error):
+    """A cuBLAS call failed."""
+
+    status: int
+
+class CusolverError(Error):
+    """A cuSOLVER call failed."""
+
+    status: int
+
+# ---- enums (every argument that takes one also takes its lowercase name) ----------------------
+
+class Backend(enum.Enum):
+    reference = 0
+    cuda = 1
+    cpu = 2
+
+class MemorySpace(enum.Enum):
+    host = 0
+    device = 1
+
+class Activation(enum.Enum):
+    """relu'(0) = 0; softplus(z) = log(1 + e^z); gelu is the exact z Phi(z)."""
+
+    identity = 0
+    relu = 1
+    tanh = 2
+    softplus = 3
+    gelu = 4
+
+class Parameterization(enum.Enum):
+    """standard: z = W a + b; ntk: z = W a / sqrt(n_in) + b."""
+
+    standard = 0
+    ntk = 1
+
+class Init(enum.Enum):
+    """gaussian: N(0, scale^2); sign: +-scale with equal probability; zero: all zeros."""
+
+    gaussian = 0
+    sign = 1
+    zero = 2
+
+class Loss(enum.Enum):
+    """squared: 1/2 |f - y|^2; logistic: log(1 + e^{-s f}), s = 2y - 1, y in {0, 1}, k = 1;
+    softmax_cross_entropy: -log softmax(f)_y, y a class index."""
+
+    squared = 0
+    logistic = 1
+    softmax_cross_entropy = 2
+
+class GramMode(enum.Enum):
+    """structured: sum over layers of input Gram o seed Gram, J never formed; explicit_jacobian:
+    rows of A in column blocks (Context.memory_budget), then A A^T."""
+
+    structured = 0
+    explicit_jacobian = 1
+
+class SolveForm(enum.Enum):
+    """factor: (A A^T + n lambda I) alpha = u, d = A^T alpha (any loss); natural_residual:
+    (J J^T + n lambda H^-1) beta = H^-1 e, d = J^T beta (squared, logistic); automatic: logistic
+    -> natural_residual (unless n lambda H^-1 overflows), else factor."""
+
+    automatic = 0
+    factor = 1
+    natural_residual = 2
+
+class DampingPolicy(enum.Enum):
+    """fixed: lambda as given; levenberg_marquardt: lambda adapts to the gain ratio and uphill
+    tries are rejected and re-solved with a larger lambda."""
+
+    fixed = 0
+    levenberg_marquardt = 1
+
+class DampingRule(enum.Enum):
+    nielsen = 0
+    martens = 1
+
+class Fallback(enum.Enum):
+    """What the last rung of the Cholesky failure ladder does."""
+
+    none = 0
+    pseudo_inverse = 1
+
+class Rung(enum.Enum):
+    """Which rung of the failure ladder gave the step."""
+
+    cholesky = 0
+    raised_damping = 1
+    pseudo_inverse = 2
+
+# ---- context and models ---------------------------------------------------------------------
+
+class Context:
+    """Where the stages run: the float64-accumulating reference, the cpu backend (BLAS, LAPACK,
+    OpenMP) or a CUDA device. NumPy arrays and CPU tensors run on the CPU contexts; CUDA tensors
+    on the CUDA context of their device."""
+
+    @staticmethod
+    def reference() -> Context:
+        """The CPU reference backend: plain loops, double accumulation. Always available."""
+    @staticmethod
+    def cpu(n_threads: int = 0) -> Context:
+        """The fast CPU backend with n_threads threads (0: OpenMP's default). Raises NotCompiled
+        in a build without BLAS/LAPACK."""
+    @staticmethod
+    def cuda(device: int = 0) -> Context:
+        """The CUDA backend on `device`. Raises NotCompiled without CUDA, DeviceUnavailable
+        without a usable device."""
+    @staticmethod
+    def best() -> Context:
+        """CUDA device 0 when usable, else cpu when compiled, else reference."""
+    @staticmethod
+    def cuda_available() -> bool: ...
+    @staticmethod
+    def cpu_available() -> bool: ...
+    @property
+    def backend(self) -> Backend: ...
+    @property
+    def memory_space(self) -> MemorySpace: ...
+    @property
+    def device(self) -> int: ...
+    @property
+    def n_threads(self) -> int: ...
+    @property
+    def description(self) -> str: ...
+    memory_budget: int
+    """Upper bound in bytes for the explicit Gram mode's scratch (default 256 MiB)."""
+    def synchronize(self) -> None:
+        """Waits until all work queued on this context is done."""
+
+class Layer:
+    """One dense layer: z = W a + b, a' = activation(z)."""
+
+    def __init__(self, width: int, activation: Activation | str = "relu", bias: bool = True,
+                 trainable: bool = True, init: Init | str = "gaussian",
+                 init_scale: float = -1.0) -> None:
+        """width: n_out. init_scale < 0: 1/sqrt(n_in) (standard) or 1 (NTK). A frozen layer
+        (trainable=False) keeps its entries in theta with zero Jacobian columns."""
+    @property
+    def width(self) -> int: ...
+    n_out: int
+    activation: Activation
+    bias: bool
+    trainable: bool
+    init: Init
+    init_scale: float
+
+class Mlp:
+    """A multilayer perceptron spec; parameters live in theta, layer by layer: W_l (n_out x n_in,
+    column-major: entry (r, c) at weight_offset(l) + r + c n_out), then b_l."""
+
+    def __init__(self, n_inputs: int, layers: Sequence[Layer],
+                 parameterization: Parameterization | str = "standard",
+                 output_scale: float = 1.0) -> None: ...
+    def select_output_row(self, on: bool = True) -> Mlp:
+        """Matrix-factorization mode: each sample's output is one row of the last layer
+        (output_rows)."""
+    @property
+    def selects_output_row(self) -> bool: ...
+    @property
+    def n_inputs(self) -> int: ...
+    @property
+    def n_outputs(self) -> int:
+        """k, outputs per sample."""
+    @property
+    def n_last(self) -> int: ...
+    @property
+    def n_layers(self) -> int: ...
+    @property
+    def n_params(self) -> int:
+        """p, the length of theta."""
+    @property
+    def n_trainable_params(self) -> int: ...
+    @property
+    def output_scale(self) -> float: ...
+    @property
+    def parameterization(self) -> Parameterization: ...
+    @property
+    def layers(self) -> list[Layer]: ...
+    def fan_in(self, layer: int) -> int: ...
+    def weight_offset(self, layer: int) -> int: ...
+    def bias_offset(self, layer: int) -> int:
+        """-1 without a bias."""
+    def weight_multiplier(self, layer: int) -> float: ...
+    def describe(self) -> str: ...
+    def init(self, seed: int = 0, dtype: Any = "float64") -> np.ndarray:
+        """theta drawn from each layer's Init with a fixed seed (the same on every platform): a
+        writable 1-D NumPy array of n_params entries, float64 or float32."""
+
+def two_layer_relu(d: int, m: int, init_std: float = 1.0) -> Mlp:
+    """Zhang et al.: f(x) = m^{-1/2} sum_r a_r relu(w_r . x), a_r = +-1 fixed; only W trained."""
+
+def deep_linear(d: int, width: int, depth: int, n_out: int = 1,
+                init_scale: float = -1.0) -> Mlp:
+    """W_depth ... W_1 x: identity activations, no biases."""
+
+def matrix_factorization(d: int, depth: int, init_scale: float = 0.1) -> Mlp:
+    """Deep matrix factorization: a sample is an observed entry (i, j), input e_j (one-hot),
+    output row i (output_rows)."""
+
+# ---- stages ---------------------------------------------------------------------------------
+
+def forward(ctx: Context, model: Mlp, theta: ArrayLike, x: ArrayLike, *,
+            output_rows: ArrayLike | None = None, stream: int | None = None) -> Array:
+    """Model outputs f, (n, k). x: (n, d), one sample per row."""
+
+def loss(ctx: Context, model: Mlp, theta: ArrayLike, x: ArrayLike, y: ArrayLike,
+         loss: Loss | str, *, output_rows: ArrayLike | None = None,
+         stream: int | None = None) -> float:
+    """L(theta) = (1/n) sum_i l(f(x_i), y_i). y: (n, k) targets, or (n,) labels."""
+
+def gradient(ctx: Context, model: Mlp, theta: ArrayLike, x: ArrayLike, y: ArrayLike,
+             loss: Loss | str, *, output_rows: ArrayLike | None = None,
+             stream: int | None = None) -> Array:
+    """grad L = J^T e / n, (p,)."""
+
+def jacobian(ctx: Context, model: Mlp, theta: ArrayLike, x: ArrayLike, *,
+             output_rows: ArrayLike | None = None, stream: int | None = None) -> Array:
+    """J, (n k, p), row i k + o = d f_o(x_i) / d theta; Fortran order (a view of ngd's buffer)."""
+
+def gram(ctx: Context, model: Mlp, theta: ArrayLike, x: ArrayLike, y: ArrayLike | None = None,
+         loss: Loss | str | None = None, *, output_rows: ArrayLike | None = None,
+         mode: GramMode | str = "structured", stream: int | None = None) -> Array:
+    """G = J J^T, or with y and loss the loss-weighted A A^T = M^T J J^T M; (n k, n k)."""
+
+def damped_solve(ctx: Context, gram: ArrayLike, shift: float, rhs: ArrayLike, *,
+                 stream: int | None = None) -> Array:
+    """Solves (gram + shift I) X = rhs by Cholesky (lower triangle read); rhs (N,) or (N, r).
+    For an NGD step shift = n lambda. Raises NotPositiveDefinite."""
+
+def direction(ctx: Context, model: Mlp, theta: ArrayLike, x: ArrayLike, y: ArrayLike,
+              loss: Loss | str, damping: float, *, output_rows: ArrayLike | None = None,
+              gram_mode: GramMode | str = "structured", form: SolveForm | str = "automatic",
+              stream: int | None = None) -> Array:
+    """d = (F + damping I)^{-1} grad L, (p,); damping = lambda >= 0 in parameter space (the Gram
+    side carries n lambda)."""
+
+def direction_from_jacobian(ctx: Context, jacobian: ArrayLike, residual: ArrayLike,
+                            damping: float, factor: ArrayLike | None = None, *,
+                            stream: int | None = None) -> Array:
+    """Bring your own Jacobian: d = A^T (A A^T + n lambda I)^{-1} u, A = M^T J, (p,).
+    jacobian (N, p) sample-major rows (Fortran order used as is, C order copied); residual u (N,);
+    factor None (M = I) or (n, k, k) with factor[i] = M_i."""
+
+@dataclass
+class LossFactors:
+    """Per sample i: H_i = M_i M_i^T, e_i = M_i u_i."""
+
+    value: float
+    gradient: Array
+    factor: Array
+    residual: Array
+    natural_residual: Array | None
+    curvature_inverse: Array | None
+
+def loss_factors(ctx: Context, loss: Loss | str, outputs: ArrayLike, targets: ArrayLike, *,
+                 stream: int | None = None) -> LossFactors:
+    """The loss and its factors at outputs f (n, k)."""
+
+# ---- optimizers -----------------------------------------------------------------------------
+
+class StepSeconds:
+    """Wall-clock seconds per stage (filled when time_stages is on)."""
+
+    forward: float
+    gram: float
+    solve: float
+    direction: float
+    total: float
+
+class StepReport:
+    """What one step did (field names as in C++)."""
+
+    loss_before: float
+    loss_after: float
+    predicted_reduction: float
+    actual_reduction: float
+    gain_ratio: float
+    damping: float
+    next_damping: float
+    accepted: bool
+    rejections: int
+    cholesky_tries: int
+    cholesky_info: int
+    rung: Rung
+    fallback_used: bool
+    form: SolveForm
+    gram_mode: GramMode
+    solve_residual: float
+    learning_rate: float
+    step_limited: bool
+    step_norm: float
+    output_change: float
+    seconds: StepSeconds
+
+class NaturalGradient:
+    """Damped natural gradient through the Gram matrix: theta <- theta - eta d."""
+
+    def __init__(self, *, learning_rate: float = 1.0, damping: float = 1e-3,
+                 policy: DampingPolicy | str = "fixed", gram_mode: GramMode | str = "structured",
+                 form: SolveForm | str = "automatic", evaluate_after: bool = True,
+                 time_stages: bool = False, rule: DampingRule | str = "nielsen",
+                 damping_min: float = 1e-12, damping_max: float = 1e10, max_rejections: int = 10,
+                 damping_raises: int = 3, raise_factor: float = 10.0,
+                 fallback: Fallback | str = "pseudo_inverse", max_solve_residual: float = -1.0,
+                 max_step_norm: float = ..., max_output_change: float = ...) -> None:
+        """Raises InvalidArgument for inconsistent options."""
+    @property
+    def damping(self) -> float:
+        """The damping the next step starts from."""
+    @property
+    def learning_rate(self) -> float: ...
+    def step(self, ctx: Context, model: Mlp, theta: ArrayLike, x: ArrayLike, y: ArrayLike,
+             loss: Loss | str, *, output_rows: ArrayLike | None = None,
+             stream: int | None = None) -> StepReport:
+        """Updates theta (a writable float32/float64 vector) in place; a step that raises leaves
+        it unchanged. Synchronises."""
+
+class GradientDescent:
+    """theta <- theta - learning_rate grad L."""
+
+    def __init__(self, *, learning_rate: float = 0.1, evaluate_after: bool = True) -> None: ...
+    @property
+    def learning_rate(self) -> float: ...
+    def step(self, ctx: Context, model: Mlp, theta: ArrayLike, x: ArrayLike, y: ArrayLike,
+             loss: Loss | str, *, output_rows: ArrayLike | None = None,
+             stream: int | None = None) -> StepReport: ...

@@ -1,0 +1,41 @@
+"""The type stubs describe the package: every public name of ngd is in __init__.pyi and every
+name there exists, and each function's parameters match its stub."""
+
+import ast
+import inspect
+import pathlib
+
+import ngd
+
+STUB = pathlib.Path(ngd.__file__).with_name("__init__.pyi")
+
+
+def stub_names():
+    tree = ast.parse(STUB.read_text())
+    names = {}
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            names[node.name] = node
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            names[node.target.id] = node
+    return names
+
+
+def test_stubs_ship_with_the_package():
+    assert STUB.exists() and STUB.with_name("py.typed").exists()
+
+
+def test_public_names_match():
+    public = {n for n in dir(ngd) if not n.startswith("_")} - {"torch"}
+    stubbed = {n for n in stub_names() if n not in ("ArrayLike", "Array")}
+    assert public - stubbed == set(), "names without a stub"
+    assert stubbed - public - {"__version__"} == set(), "stubs without a name"
+
+
+def test_function_signatures_match():
+    stubs = stub_names()
+    for name, node in stubs.items():
+        if isinstance(node, ast.FunctionDef) and inspect.isfunction(getattr(ngd, name)):
+            params = list(inspect.signature(getattr(ngd, name)).parameters)
+            stub = [a.arg for a in node.args.args + node.args.kwonlyargs]
+            assert params == stub, name
