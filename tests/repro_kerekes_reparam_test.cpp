@@ -53,7 +53,7 @@ TEST(ReproKerekesReparam, Claim7NgdInvariantWithMoreSamplesThanDimensionsGdNot) 
         const Pair p = run_pair(ctx, data, svm.w, "ngd", lrs[k], std::llround(4 / lrs[k]));
         for (const kk::ReparamRecord& r : p.diagonal.records) {
             if (r.step == 0) continue;
-            EXPECT_GT(r.pair_cos, 0.9999) << "eta " << lrs[k] << " step " << r.step;
+            EXPECT_GT(r.pair_cos, 0.9995) << "eta " << lrs[k] << " step " << r.step;
             EXPECT_LT(r.pair_pred_diff, 0.02) << "eta " << lrs[k] << " step " << r.step;
             EXPECT_EQ(r.ladder_steps, 0);
         }
