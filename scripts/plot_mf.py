@@ -22,10 +22,10 @@ from plotlib import arguments, run_and_read, runs_of, save  # noqa: E402
 PROGRAM = "kerekes_matrix_factorization"
 # (csv file, arguments): the runs behind every figure.
 RUNS = [
-    ("mf_main.csv", ["--seeds", "0,1,2"]),
-    ("mf_init.csv", ["--seeds", "0,1,2", "--depths", "2", "--methods", "gd,ngd",
+    ("mf_main.csv", ["--seeds", "0,1,2,3,4"]),
+    ("mf_init.csv", ["--seeds", "0,1,2,3,4", "--depths", "2", "--methods", "gd,ngd",
                      "--init-scales", "1e-1,1e-2,1e-3,1e-4"]),
-    ("mf_ngd_lr.csv", ["--seeds", "0,1,2", "--depths", "2,3", "--methods", "ngd",
+    ("mf_ngd_lr.csv", ["--seeds", "0,1,2,3,4", "--depths", "2,3", "--methods", "ngd",
                        "--ngd-lrs", "1,0.3,0.1,0.03,0.01,0.003,0.001"]),
     ("mf_tiny.csv", ["--depths", "3", "--init-scales", "1e-3", "--methods", "gd,ngd",
                      "--ngd-lrs", "1,0.1,0.01", "--ngd-dampings", "0,1e-5,1e-4", "--log-every", "1"]),
