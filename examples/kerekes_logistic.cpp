@@ -2,8 +2,9 @@
 // more dimensions than samples. Gradient descent on a deep linear network w = W_L ... W_1 turns
 // towards the hard-margin SVM direction (slowly: like 1/log t); NGD's margins follow the closed
 // form ln(1 + e^{m_i(t)}) = t + ln(1 + e^{m_i(0)}) for every depth, and its direction tends to the
-// equal-margin interpolant X^+ s instead. --model tanh checks the same closed form on a two-layer
-// tanh network as a function of its width.
+// equal-margin interpolant X^+ s instead. --model tanh (or relu) checks the same closed form on a
+// two-layer network as a function of its width. --n > --d, --inputs gaussian and --margin-gap
+// (few support vectors) vary the data.
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -25,7 +26,7 @@ namespace kk = examples::kerekes;
 const char* kCsvColumns =
     "  method             ngd or gd; svm and min_norm rows (step 0, depth 0) hold the two\n"
     "                     reference directions' own figures\n"
-    "  model              deep_linear or tanh\n"
+    "  model              deep_linear, tanh or relu\n"
     "  depth, width       number of layers (tanh: 2) and hidden width\n"
     "  seed               data seed (teacher seed, inputs seed+1, test seed+2, theta0 seed+3)\n"
     "  lr, damping        the method's step size and damping lambda (0 for gd)\n"
@@ -37,6 +38,7 @@ const char* kCsvColumns =
     "  margin_law_error   ngd: max_i |ln(1+e^{m_i}) - ln(1+e^{m_i(0)}) - t|; nan for gd\n"
     "  cos_svm            cos(w, w_svm), w = W_L ... W_1 the end-to-end map (deep_linear only)\n"
     "  cos_minnorm        cos(w, X^+ s), the min-norm solution of s_i x_i.w = 1 for all i\n"
+    "                     (nan when n > d: no w meets every margin)\n"
     "  test_accuracy      fraction of the held-out set (same teacher) classified correctly\n"
     "  ladder_steps       ngd steps so far whose Cholesky failed at the requested damping, so\n"
     "                     the library's ladder raised it or used its pseudo-inverse fallback\n"
@@ -85,8 +87,8 @@ void report_references(const kk::TeacherData& data, const kk::ReferenceDirection
     std::printf("  hard-margin SVM: %d sweeps, KKT violation %.1e, %lld of %lld support vectors\n",
                 refs.svm.sweeps, refs.svm.kkt_violation, (long long)refs.svm.n_support,
                 (long long)data.x.cols());
-    const double c = kk::cosine(refs.svm.w, refs.min_norm);
-    for (int k = 0; k < 2; ++k) {
+    const double c = refs.min_norm.empty() ? NAN : kk::cosine(refs.svm.w, refs.min_norm);
+    for (int k = 0; k < (refs.min_norm.empty() ? 1 : 2); ++k) {
         const std::vector<double>& w = k == 0 ? refs.svm.w : refs.min_norm;
         kk::LogisticRecord r;
         r.method = k == 0 ? "svm" : "min_norm";
@@ -118,26 +120,33 @@ int main(int argc, char** argv) {
     examples::Flags flags(
         "kerekes_logistic",
         "Kerekes, Meszaros & Huszar (2021): NGD vs gradient descent under the logistic loss on\n"
-        "linearly separable data (labels sign(w*.x) of a Gaussian teacher, unit-norm inputs).\n"
+        "linearly separable data (labels sign(w*.x) of a Gaussian teacher; inputs on the unit\n"
+        "sphere or Gaussian, optionally pushed away from the teacher's boundary by --margin-gap).\n"
         "--model deep_linear trains w = W_L ... W_1 for each depth and compares the direction of "
         "w\n"
-        "with the hard-margin SVM and with the equal-margin interpolant X^+ s (needs d >= n).\n"
-        "--model tanh trains d -> width (tanh) -> 1 for each width. NGD's margins are compared\n"
+        "with the hard-margin SVM and (d >= n) with the equal-margin interpolant X^+ s.\n"
+        "--model tanh|relu trains d -> width -> 1 for each width. NGD's margins are compared\n"
         "with the closed form ln(1 + e^{m(t)}) = t + ln(1 + e^{m(0)}), t = lr * step.");
-    flags.add("model", "deep_linear", "deep_linear or tanh", "NAME")
-        .add("n", "40", "training samples", "N")
+    flags.add("model", "deep_linear", "deep_linear, tanh or relu", "NAME")
+        .add("n", "40",
+             "training samples; n > d makes J J^T singular for deep_linear (NGD then needs\n"
+             "--damping > 0 or the library's ladder) and X^+ s undefined",
+             "N")
         .add("d", "auto",
-             "input dimension; auto = 50 for deep_linear (which needs d >= n),\n"
-             "10 for tanh (so that narrow networks have fewer parameters than samples)",
+             "input dimension; auto = 50 for deep_linear, 10 for tanh and relu (so that\n"
+             "narrow networks have fewer parameters than samples)",
              "D")
+        .add("inputs", "sphere", "sphere (unit norm) or gaussian (N(0, I/d))", "KIND")
+        .add("margin-gap", "0",
+             "push each point this far from the teacher's boundary (few support vectors)", "G")
         .add("n-test", "2000", "held-out samples from the same teacher", "N")
         .add("depths", "1,2,3", "deep_linear: depths L, comma-separated (tanh: ignored)", "LIST")
         .add("widths", "auto",
              "hidden widths, comma-separated; auto = d for deep_linear,\n"
-             "2,4,8,16,32,128,512 for tanh",
+             "2,4,8,16,32,128,512 for tanh and relu",
              "LIST")
-        .add("methods", "auto", "optimizers: ngd, gd; auto = ngd,gd for deep_linear, ngd for tanh",
-             "LIST")
+        .add("methods", "auto",
+             "optimizers: ngd, gd; auto = ngd,gd for deep_linear, ngd for tanh and relu", "LIST")
         .add("lr", "0.05,0.01",
              "NGD step sizes eta, comma-separated, one run each (the closed form is exact for\n"
              "the flow eta -> 0; its error in a discrete run is O(eta))",
@@ -161,26 +170,30 @@ int main(int argc, char** argv) {
         .add_section("CSV columns", kCsvColumns);
     flags.parse_or_exit(argc, argv);
 
-    std::string model, gd_lr, backend, csv_path;
+    std::string model, gd_lr, backend, csv_path, inputs;
+    double margin_gap = 0;
     std::int64_t n = 0, d = 0, n_test = 0, gd_steps = 0;
     std::vector<std::int64_t> depths, widths, seeds;
     std::vector<std::string> methods;
     std::vector<double> lrs;
     double max_step_norm = INFINITY, ngd_time = 0, damping = 0, init_scale = 0, log_factor = 0;
     try {
-        model = flags.get_choice("model", {"deep_linear", "tanh"});
+        model = flags.get_choice("model", {"deep_linear", "tanh", "relu"});
+        const bool two_layer = model != "deep_linear";
         n = flags.get_int("n", 1);
-        d = flags.get_string("d") == "auto" ? (model == "tanh" ? 10 : 50) : flags.get_int("d", 1);
+        d = flags.get_string("d") == "auto" ? (two_layer ? 10 : 50) : flags.get_int("d", 1);
+        inputs = flags.get_choice("inputs", {"sphere", "gaussian"});
+        margin_gap = flags.get_double("margin-gap", 0);
         n_test = flags.get_int("n-test", 1);
-        depths = model == "tanh" ? std::vector<std::int64_t>{2} : flags.get_int_list("depths", 1);
+        depths = two_layer ? std::vector<std::int64_t>{2} : flags.get_int_list("depths", 1);
         widths = flags.get_string("widths") != "auto"
                      ? flags.get_int_list("widths", 1)
-                     : (model == "tanh" ? std::vector<std::int64_t>{2, 4, 8, 16, 32, 128, 512}
-                                        : std::vector<std::int64_t>{d});
+                     : (two_layer ? std::vector<std::int64_t>{2, 4, 8, 16, 32, 128, 512}
+                                  : std::vector<std::int64_t>{d});
         methods = flags.get_string("methods") != "auto"
                       ? flags.get_choice_list("methods", {"ngd", "gd"})
-                      : (model == "tanh" ? std::vector<std::string>{"ngd"}
-                                         : std::vector<std::string>{"ngd", "gd"});
+                      : (two_layer ? std::vector<std::string>{"ngd"}
+                                   : std::vector<std::string>{"ngd", "gd"});
         lrs = flags.get_double_list("lr", 0);
         ngd_time = flags.get_double("ngd-time", 0);
         if (flags.get_string("max-step-norm") != "inf") {
@@ -198,9 +211,6 @@ int main(int argc, char** argv) {
         for (const double v : lrs) {
             if (!(v > 0)) throw examples::FlagError("--lr: step sizes must be > 0");
         }
-        if (model == "deep_linear" && d < n) {
-            throw examples::FlagError("--model deep_linear needs d >= n (X^+ s, full row rank)");
-        }
     } catch (const examples::FlagError& e) {
         std::fprintf(stderr, "kerekes_logistic: %s\n", e.what());
         return 2;
@@ -214,7 +224,8 @@ int main(int argc, char** argv) {
         if (!csv_path.empty()) csv.emplace(csv_path, kColumns);
         bool ok = true;
         for (const std::int64_t seed : seeds) {
-            const kk::TeacherData data = kk::make_teacher_data(d, n, n_test, std::uint64_t(seed));
+            const kk::TeacherData data =
+                kk::make_teacher_data(d, n, n_test, std::uint64_t(seed), inputs, margin_gap);
             std::printf("\n== seed %lld: n = %lld, d = %lld, %lld test samples\n", (long long)seed,
                         (long long)n, (long long)d, (long long)n_test);
             std::optional<kk::ReferenceDirections> refs;

@@ -33,7 +33,9 @@ const char* kColumns =
     "  effective_rank  exp(entropy of s / sum s), s the singular values of W (Roy & Vetterli)\n"
     "  unobserved_change  max |W_ij(t) - W_ij(0)| over unobserved (i, j)\n"
     "  ladder_steps    NGD steps so far whose Cholesky failed, so the library raised the damping\n"
-    "                  or used its pseudo-inverse fallback (0: every step was the one asked for)";
+    "                  or used its pseudo-inverse fallback (0: every step was the one asked for)\n"
+    "  uphill_steps    steps so far that raised the training loss (a warning is printed)\n"
+    "  max_rise        the largest loss_after / loss_before over those steps (1: none)";
 
 struct Config {
     std::int64_t d = 0, rank = 0, n_observed = 0, gd_steps = 0, log_every = 0;
@@ -107,7 +109,8 @@ void run_seed(const Config& c, ngd::Context& ctx, const examples::mf::Problem& p
                             if (csv) {
                                 csv->row(o.method, depth, scale, o.lr, o.damping, o.max_step_norm,
                                          seed, r.step, r.loss, r.test_rel_error, r.effective_rank,
-                                         r.unobserved_change, r.ladder_steps);
+                                         r.unobserved_change, r.ladder_steps, r.uphill_steps,
+                                         r.max_rise);
                             }
                             last = r;
                         });
@@ -117,6 +120,13 @@ void run_seed(const Config& c, ngd::Context& ctx, const examples::mf::Problem& p
                             "  %lld step(s) needed the failure ladder (raised damping or "
                             "pseudo-inverse fallback)\n",
                             (long long)last.ladder_steps);
+                    }
+                    if (last.uphill_steps > 0) {
+                        std::printf(
+                            "  WARNING: %lld step(s) raised the training loss; the largest rise "
+                            "was x%.3g at step %lld\n",
+                            (long long)last.uphill_steps, last.max_rise,
+                            (long long)last.max_rise_step);
                     }
                     std::printf(
                         "  => %s depth %lld init %g lr %g damping %g: test error %.4g, "
@@ -219,7 +229,8 @@ int main(int argc, char** argv) {
             csv.emplace(c.csv, std::vector<std::string>{"method", "depth", "init_scale", "lr",
                                                         "damping", "max_step_norm", "seed", "step",
                                                         "loss", "test_rel_error", "effective_rank",
-                                                        "unobserved_change", "ladder_steps"});
+                                                        "unobserved_change", "ladder_steps",
+                                                        "uphill_steps", "max_rise"});
         }
         for (const std::int64_t seed_flag : c.seeds) {
             const auto seed = static_cast<std::uint64_t>(seed_flag);

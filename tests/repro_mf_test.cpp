@@ -138,11 +138,16 @@ TEST(ReproMf, TinyInitBreaksUndampedNgdAndDampingRepairsIt) {
     const Outcome raw = train(ctx, p, 3, 1e-3, "ngd", 1.0, 0.0, 20);
     EXPECT_GT(raw.worst_loss, 1e3 * raw.first_loss);
     EXPECT_GT(raw.worst_test, 100.0);
+    // The example flags it: the first step is uphill, by the same factor.
+    EXPECT_GE(raw.last.uphill_steps, 1);
+    EXPECT_EQ(raw.last.max_rise_step, 1);
+    EXPECT_GT(raw.last.max_rise, 1e3);
     const Outcome damped = train(ctx, p, 3, 1e-3, "ngd", 1.0, 1e-4, 20);
     ASSERT_TRUE(damped.error.empty()) << damped.error;
     EXPECT_LE(damped.worst_loss, damped.first_loss);
     EXPECT_LT(damped.last.loss, 1e-10);
     EXPECT_LT(damped.last.test_rel_error, 0.01);
+    EXPECT_EQ(damped.last.uphill_steps, 0);
     const Outcome guarded = train(ctx, p, 3, 1e-3, "ngd", 1.0, 0.0, 30, 0.1);
     ASSERT_TRUE(guarded.error.empty()) << guarded.error;
     EXPECT_LE(guarded.worst_loss, 1.01 * guarded.first_loss);

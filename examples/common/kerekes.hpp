@@ -43,8 +43,11 @@ inline std::vector<std::int64_t> logged_steps(std::int64_t steps, double factor)
     return out;
 }
 
-/// Separable classification data from a linear teacher: inputs uniform on the unit sphere of R^d,
-/// labels s = sign(w*.x) with w* ~ N(0, I). Train and test sets come from the same teacher.
+/// Separable classification data from a linear teacher: labels s = sign(w*.x) with w* ~ N(0, I).
+/// inputs "sphere": uniform on the unit sphere of R^d; "gaussian": x ~ N(0, I_d / d) (the same
+/// scale on average, norms spread). margin_gap > 0 pushes every point away from the teacher's
+/// decision boundary, x += margin_gap s w*/|w*|, so the SVM rests on few support vectors. Train and
+/// test sets come from the same teacher and the same input law.
 struct TeacherData {
     ngd::Matrix<double> x, labels;            ///< d x n inputs, 1 x n labels in {0, 1}
     ngd::Matrix<double> x_test, labels_test;  ///< d x n_test, 1 x n_test
@@ -52,21 +55,31 @@ struct TeacherData {
 };
 
 inline TeacherData make_teacher_data(std::int64_t d, std::int64_t n, std::int64_t n_test,
-                                     std::uint64_t seed) {
+                                     std::uint64_t seed, const std::string& inputs = "sphere",
+                                     double margin_gap = 0) {
+    if (inputs != "sphere" && inputs != "gaussian") {
+        throw std::invalid_argument("inputs must be sphere or gaussian: " + inputs);
+    }
     TeacherData data;
     Rng rng(seed);
     std::vector<double> teacher(d);
     for (double& v : teacher) v = rng.normal();
-    data.x = unit_norm_inputs<double>(d, n, seed + 1);
-    data.x_test = unit_norm_inputs<double>(d, n_test, seed + 2);
-    auto label = [&](const ngd::Matrix<double>& x, ngd::Matrix<double>& labels,
-                     std::vector<double>& s) {
+    const double teacher_norm = norm2(teacher);
+    auto draw = [&](std::int64_t count, std::uint64_t s) {
+        return inputs == "sphere" ? unit_norm_inputs<double>(d, count, s)
+                                  : gaussian_matrix<double>(d, count, s, 1 / std::sqrt(double(d)));
+    };
+    data.x = draw(n, seed + 1);
+    data.x_test = draw(n_test, seed + 2);
+    auto label = [&](ngd::Matrix<double>& x, ngd::Matrix<double>& labels, std::vector<double>& s) {
         const std::vector<double> f = linear_outputs(x, teacher);
         labels = ngd::Matrix<double>(1, x.cols());
         s.resize(x.cols());
         for (std::int64_t i = 0; i < x.cols(); ++i) {
             s[i] = f[i] >= 0 ? 1.0 : -1.0;
             labels[i] = f[i] >= 0 ? 1.0 : 0.0;
+            for (std::int64_t r = 0; r < d; ++r)
+                x(r, i) += margin_gap * s[i] * teacher[r] / teacher_norm;
         }
     };
     label(data.x, data.labels, data.s);
@@ -74,25 +87,31 @@ inline TeacherData make_teacher_data(std::int64_t d, std::int64_t n, std::int64_
     return data;
 }
 
-/// The two reference directions of claim 5 for d >= n: the hard-margin SVM and the equal-margin
-/// (minimum-norm) interpolant X^+ s, i.e. the w with s_i w.x_i = 1 for every i.
+/// The two reference directions of claim 5: the hard-margin SVM and, for d >= n, the equal-margin
+/// (minimum-norm) interpolant X^+ s, i.e. the w with s_i w.x_i = 1 for every i (empty for n > d,
+/// where no w interpolates every margin). For n > d the SVM's dual ascent is slower: tolerance
+/// 1e-9.
 struct ReferenceDirections {
     SvmSolution svm;
     std::vector<double> min_norm;
 };
 
 inline ReferenceDirections reference_directions(const TeacherData& data) {
+    if (data.x.rows() < data.x.cols()) return {hard_margin_svm(data.x, data.s, 1e-9), {}};
     return {hard_margin_svm(data.x, data.s), min_norm_interpolant(data.x, data.s)};
 }
 
-/// "deep_linear": ngd::deep_linear(d, width, depth); "tanh": d -> width (tanh) -> 1, with biases.
+/// "deep_linear": ngd::deep_linear(d, width, depth); "tanh" and "relu": d -> width -> 1 with that
+/// activation on the hidden layer, with biases.
 inline ngd::Mlp make_model(const std::string& kind, std::int64_t d, std::int64_t depth,
                            std::int64_t width, double init_scale = -1.0) {
     if (kind == "deep_linear") return ngd::deep_linear(d, width, depth, 1, init_scale);
-    if (kind != "tanh") throw std::invalid_argument("model must be deep_linear or tanh: " + kind);
+    if (kind != "tanh" && kind != "relu") {
+        throw std::invalid_argument("model must be deep_linear, tanh or relu: " + kind);
+    }
     ngd::Layer hidden, out;
     hidden.n_out = width;
-    hidden.activation = ngd::Activation::tanh;
+    hidden.activation = kind == "tanh" ? ngd::Activation::tanh : ngd::Activation::relu;
     hidden.init_scale = init_scale;
     out.n_out = 1;
     out.activation = ngd::Activation::identity;
@@ -138,6 +157,7 @@ struct LogisticRecord {
     double test_accuracy = 0;
     std::int64_t ladder_steps = 0;   ///< ngd steps so far that needed raised damping or pinv
     std::int64_t guarded_steps = 0;  ///< ngd steps so far shortened by the step guard
+    std::vector<double> w;           ///< the end-to-end weights (deep_linear only; not in the CSV)
 };
 
 struct LogisticRun {
@@ -263,9 +283,10 @@ inline LogisticResult run_logistic(ngd::Context& ctx, const TeacherData& data,
                 const ngd::Matrix<double> th = ngd::to_host(ctx, theta.const_view());
                 const std::vector<double> w = end_to_end_weights(model, th.data());
                 r.normalized_margin = r.min_margin / norm2(w);
+                r.w = w;
                 if (refs) {
                     r.cos_svm = cosine(w, refs->svm.w);
-                    r.cos_min_norm = cosine(w, refs->min_norm);
+                    if (!refs->min_norm.empty()) r.cos_min_norm = cosine(w, refs->min_norm);
                 }
             }
             const std::vector<double> mt =

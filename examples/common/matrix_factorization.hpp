@@ -195,6 +195,12 @@ struct Record {
     /// NGD steps so far that needed the library's failure ladder (a raised damping after a failed
     /// Cholesky, or the pseudo-inverse fallback): these steps were not the undamped step asked for.
     std::int64_t ladder_steps = 0;
+    /// Steps so far that raised the training loss (by more than 1e-9 relative), and the largest
+    /// rise loss_after / loss_before among them (1 when none): a descent method should have
+    /// none, so any is flagged.
+    std::int64_t uphill_steps = 0;
+    double max_rise = 1;
+    std::int64_t max_rise_step = 0;  ///< the step with that rise (0: none)
 };
 
 struct RunOptions {
@@ -226,13 +232,21 @@ inline std::string train(ngd::Context& ctx, const Problem& p, std::int64_t depth
     ngd::NaturalGradient<double> ngd_opt(ngd_options);
     ngd::GradientDescent<double> gd_opt({o.lr});
 
-    std::int64_t ladder_steps = 0;
+    std::int64_t ladder_steps = 0, uphill_steps = 0, max_rise_step = 0;
+    double max_rise = 1;
+    auto training_loss = [&] {
+        return ngd::loss<double>(ctx, model, theta.const_view(), batch, ngd::Loss::squared);
+    };
+    double loss_before = training_loss();
     auto record = [&](std::int64_t step) {
         const HostMatrix w = end_to_end(ctx, model, ngd::to_host(ctx, theta.const_view()));
         Record r;
         r.step = step;
         r.ladder_steps = ladder_steps;
-        r.loss = ngd::loss<double>(ctx, model, theta.const_view(), batch, ngd::Loss::squared);
+        r.uphill_steps = uphill_steps;
+        r.max_rise = max_rise;
+        r.max_rise_step = max_rise_step;
+        r.loss = training_loss();
         r.test_rel_error = test_rel_error(p, w);
         r.effective_rank = effective_rank(singular_values(w));
         for (std::int64_t e = 0; e < p.d * p.d; ++e) {
@@ -254,6 +268,15 @@ inline std::string train(ngd::Context& ctx, const Problem& p, std::int64_t depth
             } else {
                 gd_opt.step(ctx, model, theta.view(), batch, ngd::Loss::squared);
             }
+            const double loss_after = training_loss();
+            if (loss_after > loss_before * (1 + 1e-9)) {
+                ++uphill_steps;
+                if (loss_after / loss_before > max_rise) {
+                    max_rise = loss_after / loss_before;
+                    max_rise_step = s;
+                }
+            }
+            loss_before = loss_after;
             if ((s % o.log_every == 0 || s == o.steps) && !std::isfinite(record(s).loss)) {
                 return "step " + std::to_string(s) + ": the loss is no longer finite";
             }

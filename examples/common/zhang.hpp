@@ -56,11 +56,12 @@ struct Problem {
     std::int64_t m() const { return model.layer(0).n_out; }
 };
 
+/// targets: "sign" (+-1) or "gaussian" (N(0, 1)).
 inline Problem make_problem(std::int64_t d, std::int64_t n, std::int64_t m, std::uint64_t seed,
-                            double input_cond = 1.0) {
+                            double input_cond = 1.0, const std::string& targets = "sign") {
     Problem p{ngd::two_layer_relu(d, m),
               make_inputs(d, n, input_cond, seed),
-              random_targets<double>(1, n, "sign", seed + 1),
+              random_targets<double>(1, n, targets, seed + 1),
               {}};
     p.theta0 = p.model.init<double>(seed + 2);
     return p;
@@ -240,8 +241,7 @@ inline double late_rate(const std::vector<double>& residual_sq) {
     return count ? std::exp(log_sum / count) : NAN;
 }
 
-// ---- claim 2: Jacobian stability
-// -----------------------------------------------------------------
+// ---- claim 2: Jacobian stability (the runs are in common/zhang_stability.hpp) ----------------
 
 /// J(theta) (n x p) in host memory, from the library.
 inline HostMatrix jacobian_host(ngd::Context& ctx, const Problem& p, const HostMatrix& theta) {
@@ -283,40 +283,6 @@ inline double flipped_fraction(const std::vector<char>& a, const std::vector<cha
     std::int64_t flips = 0;
     for (std::size_t i = 0; i < a.size(); ++i) flips += a[i] != b[i];
     return double(flips) / double(a.size());
-}
-
-/// One logged step of a stability run.
-struct StabilityRecord {
-    std::int64_t step = 0;
-    double residual_sq = 0, jacobian_change = 0, flipped = 0;
-    /// sqrt(flips / active patterns at theta0): equals jacobian_change for unit-norm inputs, since
-    /// row i of J holds m^{-1/2} a_r 1[w_r . x_i > 0] x_i in unit r's block.
-    double jacobian_change_from_patterns = 0;
-};
-
-/// NGD from theta0 for `steps` steps; after each, |J_t - J_0|_F / |J_0|_F (library Jacobians) and
-/// the flipped fraction of ReLU patterns. Record 0 is theta0 itself.
-inline std::vector<StabilityRecord> jacobian_stability(ngd::Context& ctx, const Problem& p,
-                                                       double lr, double damping,
-                                                       std::int64_t steps) {
-    Trainer t(ctx, p, Method::ngd, lr, damping);
-    const HostMatrix j0 = jacobian_host(ctx, p, p.theta0);
-    const auto pattern0 = activation_pattern(p, p.theta0);
-    double active0 = 0;
-    for (char c : pattern0) active0 += c;
-    std::vector<StabilityRecord> out;
-    for (std::int64_t s = 0; s <= steps; ++s) {
-        if (s > 0) t.step();
-        const HostMatrix th = t.theta_host();
-        StabilityRecord r;
-        r.step = s;
-        r.residual_sq = squared_norm(t.residual());
-        r.jacobian_change = relative_difference(jacobian_host(ctx, p, th), j0);
-        r.flipped = flipped_fraction(activation_pattern(p, th), pattern0);
-        r.jacobian_change_from_patterns = std::sqrt(r.flipped * double(pattern0.size()) / active0);
-        out.push_back(r);
-    }
-    return out;
 }
 
 // ---- claim 3: damped NGD contracts each eigendirection of G by n lambda / (sigma_i + n lambda) --
