@@ -93,7 +93,7 @@ std::int64_t cholesky_solve_bare(Context& ctx, MatrixView<T> g, MatrixView<T> rh
     }
     auto* host = static_cast<int*>(state.status_host);
     NGD_CUDA_CHECK(cudaMemcpyAsync(host, info, sizeof(int), cudaMemcpyDeviceToHost, state.stream));
-    NGD_CUDA_CHECK(cudaStreamSynchronize(state.stream));
+    synchronize_stream(state.stream);
     return host[0];
 }
 
