@@ -62,6 +62,12 @@ NGD_API void gram_structured_cublas(Context& ctx, const Mlp& model, MatrixView<c
                                     const ForwardState<T>& state,
                                     const std::vector<Matrix<T>>& seeds, MatrixView<T> g);
 
+/// gram_structured_cublas on a batch, end to end (forward, seeds, the vendor Gram, both
+/// triangles), for the tests: the plain Gram J J^T (M = I), N x N in device memory.
+template <class T>
+NGD_API Matrix<T> gram_structured_vendor(Context& ctx, const Mlp& model, MatrixView<const T> theta,
+                                         MatrixView<const T> x, MatrixView<const T> rows);
+
 /// Bare cusolverDnXpotrf + Xpotrs (lower) with the context's cached workspace: no shift, no checks.
 /// Returns potrf's info. Synchronises (to read info).
 template <class T>

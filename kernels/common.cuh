@@ -370,8 +370,13 @@ bool gram_route_uses_cublas(int route, std::int64_t min_depth, std::int64_t dept
 bool gram_layer_uses_cublas(const CudaState& state, std::int64_t depth, std::int64_t n_rows);
 /// Columns per seed-Gram panel of the cuBLAS route for an N-row Gram of entries of type_size.
 std::int64_t gram_panel_width(const CudaState& state, std::int64_t n_rows, std::size_t type_size);
-/// Lower triangle of g <- beta g + (S[r/k, c/k] + s_offset) (seeds^T seeds)[r, c] by cuBLAS
-/// panels and one Hadamard pass per panel; seeds is depth x N, s is n x n (lower read).
+/// Lower triangle of g <- beta g + (S[r/k, c/k] + s_offset) (seeds^T seeds)[r, c]: seeds is
+/// depth x N, s is n x n (lower read). The fused tile kernel (gram.cu), or cuBLAS panels and one
+/// Hadamard pass per panel (gram_route.cu).
+template <class T>
+void gram_layer_fused(CudaState& state, const T* seeds, std::int64_t depth, std::int64_t n_rows,
+                      const T* s, std::int64_t lds, T s_offset, std::int64_t k, T beta, T* g,
+                      std::int64_t ldg);
 template <class T>
 void gram_layer_cublas(CudaState& state, const T* seeds, std::int64_t depth, std::int64_t n_rows,
                        const T* s, std::int64_t lds, T s_offset, std::int64_t k, T beta, T* g,

@@ -77,6 +77,14 @@ dim3 column_grid(std::int64_t n_rows, std::int64_t cols) {
 }  // namespace
 
 template <class T>
+void gram_layer_fused(CudaState& state, const T* seeds, std::int64_t depth, std::int64_t n_rows,
+                      const T* s, std::int64_t lds, T s_offset, std::int64_t k, T beta, T* g,
+                      std::int64_t ldg) {
+    launch_lower_tiles<T, true>(state, seeds, depth, n_rows, depth, s, lds, s_offset, k, beta, g,
+                                ldg);
+}
+
+template <class T>
 void gram_structured(Context& ctx, const Mlp& model, MatrixView<const T> x,
                      const ForwardState<T>& state, const std::vector<Matrix<T>>& seeds,
                      MatrixView<T> g) {
@@ -108,13 +116,9 @@ void gram_structured(Context& ctx, const Mlp& model, MatrixView<const T> x,
         const T s_offset = T(layer.bias ? b_mult * b_mult : 0.0), beta = T(first ? 0 : 1);
         const bool cublas = gram_layer_uses_cublas(stage.state, layer.n_out, n_rows);
         count_gram_layer(cublas);
-        if (cublas) {
-            gram_layer_cublas<T>(stage.state, seeds[l].data(), layer.n_out, n_rows, s.data(), n,
-                                 s_offset, k, beta, g.data, g.ld);
-        } else {
-            launch_lower_tiles<T, true>(stage.state, seeds[l].data(), layer.n_out, n_rows,
-                                        layer.n_out, s.data(), n, s_offset, k, beta, g.data, g.ld);
-        }
+        (cublas ? gram_layer_cublas<T> : gram_layer_fused<T>)(stage.state, seeds[l].data(),
+                                                              layer.n_out, n_rows, s.data(), n,
+                                                              s_offset, k, beta, g.data, g.ld);
         first = false;
     }
     if (first) {
@@ -177,13 +181,15 @@ void syrk_lower(Context& ctx, MatrixView<const T> a, T beta, MatrixView<T> g) {
                                  beta, g.data, g.ld);
 }
 
-#define NGD_INSTANTIATE_GRAM(T)                                                             \
-    template void gram_structured<T>(Context&, const Mlp&, MatrixView<const T>,             \
-                                     const ForwardState<T>&, const std::vector<Matrix<T>>&, \
-                                     MatrixView<T>);                                        \
-    template void jacobian_block<T>(Context&, const Mlp&, MatrixView<const T>,              \
-                                    const ForwardState<T>&, const std::vector<Matrix<T>>&,  \
-                                    std::int64_t, MatrixView<T>);                           \
+#define NGD_INSTANTIATE_GRAM(T)                                                                   \
+    template void gram_layer_fused<T>(CudaState&, const T*, std::int64_t, std::int64_t, const T*, \
+                                      std::int64_t, T, std::int64_t, T, T*, std::int64_t);        \
+    template void gram_structured<T>(Context&, const Mlp&, MatrixView<const T>,                   \
+                                     const ForwardState<T>&, const std::vector<Matrix<T>>&,       \
+                                     MatrixView<T>);                                              \
+    template void jacobian_block<T>(Context&, const Mlp&, MatrixView<const T>,                    \
+                                    const ForwardState<T>&, const std::vector<Matrix<T>>&,        \
+                                    std::int64_t, MatrixView<T>);                                 \
     template void syrk_lower<T>(Context&, MatrixView<const T>, T, MatrixView<T>);
 NGD_INSTANTIATE_GRAM(float)
 NGD_INSTANTIATE_GRAM(double)

@@ -216,7 +216,14 @@ void* CudaState::acquire(std::size_t bytes, std::size_t& bucket) {
         cuda::throw_out_of_memory("ngd (CUDA scratch)", bytes, device);
     }
     if (status != cudaSuccess) {
-        cuda::throw_cuda_error(status, "cudaMallocFromPoolAsync", __FILE__, __LINE__);
+        // As for Matrix memory: a request beyond the device's memory is an out-of-memory.
+        cudaGetLastError();
+        std::size_t free_bytes = 0, total_bytes = 0;
+        if (cudaMemGetInfo(&free_bytes, &total_bytes) == cudaSuccess && bytes > free_bytes) {
+            cuda::throw_out_of_memory("ngd (CUDA scratch)", bytes, device);
+        }
+        cuda::throw_cuda_error(status, pool != nullptr ? "cudaMallocFromPoolAsync" : "cudaMalloc",
+                               __FILE__, __LINE__);
     }
     return ptr;
 }
