@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "common.cuh"
+#include "gram_route.cuh"
 #include "gram_tiles.cuh"
 #include "stages.hpp"
 

@@ -24,6 +24,7 @@
 
 #include "baselines.cuh"
 #include "common.cuh"
+#include "gram_route.cuh"
 
 namespace ngd::cuda {
 namespace {
