@@ -15,6 +15,7 @@
 #include "bench_common.hpp"
 #include "common.cuh"  // private: the context's state, the per-layer routes, typed cuBLAS bindings
 #include "cuda_timer.hpp"
+#include "gram_route.cuh"
 
 namespace ngd_bench {
 namespace {

@@ -12,6 +12,7 @@
 #include "bench_common.hpp"
 #include "common.cuh"  // private: the context's stream and handles, typed syrk/potrf bindings
 #include "cuda_timer.hpp"
+#include "gram_route.cuh"
 #include "pipeline.hpp"  // private: detail::build_gram, the explicit path as the library runs it
 #include "stages.hpp"
 
