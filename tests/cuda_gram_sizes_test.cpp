@@ -2,7 +2,8 @@
 // k = 10) against the reference: the fused tile kernel on FP64 tensor cores, the same kernel on
 // CUDA cores, the cuBLAS route (GEMM panels + one Hadamard pass, several panels forced), and the
 // vendor-only yardstick of baselines.cu (whole-N syrk). Then the per-layer rule: its threshold
-// without a device, and on a device that one Gram takes each layer its own way. Float and double.
+// without a device, and on a device that one Gram takes each layer its own way; and float's TF32
+// opt-in. Float and double.
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -92,6 +93,31 @@ TYPED_TEST(CudaGramSizes, EveryImplementationMatchesReference) {
                                                   c.inputs.const_view(), c.rows.const_view()));
         EXPECT_NEAR_NORMWISE(g_vendor, g_ref, tol);
     }
+}
+
+// TF32 is an opt-in for float: off, the float Gram is within tolerance<float>() (the test above);
+// on, each product rounds its inputs to 10 mantissa bits, so the Gram is only good to about 1e-3
+// (2e-2 here: a loose bound that still catches a wrong or unscaled result). Then off again.
+TEST(CudaGramRoute, FloatTf32IsOptInWithItsOwnAccuracy) {
+    const std::string why = cuda_unavailable_reason();
+    if (!why.empty()) GTEST_SKIP() << why;
+    ngd::Context cuda = ngd::Context::cuda();
+    ngd::Context ref = ngd::Context::reference();
+    auto problems = large_problems<float>();
+    const Problem<float>& p = problems[0];
+    const auto c = upload<float>(cuda, p);
+    const auto r = upload<double>(ref, p);
+    const Matrix<double> g_ref =
+        ngd::gram(ref, p.model, r.theta.const_view(), r.inputs.const_view(), r.rows.const_view());
+    ngd::cuda::baseline::set_gram_route(cuda, GramRouteSetting::cublas);
+    ngd::cuda::baseline::set_float_tf32(cuda, true);
+    const Matrix<float> g_tf32 = host(cuda, ngd::gram(cuda, p.model, c.theta.const_view(),
+                                                      c.inputs.const_view(), c.rows.const_view()));
+    EXPECT_NEAR_NORMWISE(g_tf32, g_ref, 2e-2);
+    ngd::cuda::baseline::set_float_tf32(cuda, false);
+    const Matrix<float> g_fp32 = host(cuda, ngd::gram(cuda, p.model, c.theta.const_view(),
+                                                      c.inputs.const_view(), c.rows.const_view()));
+    EXPECT_NEAR_NORMWISE(g_fp32, g_ref, large_gram_tolerance(p));
 }
 
 TEST(CudaGramRoute, RuleIsTheDocumentedThreshold) {
