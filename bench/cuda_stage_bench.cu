@@ -12,6 +12,7 @@
 #include "bench_common.hpp"
 #include "common.cuh"  // private: the context's stream and handles, typed syrk/potrf bindings
 #include "cuda_timer.hpp"
+#include "gram_route.cuh"
 #include "pipeline.hpp"  // private: detail::build_gram, the explicit path as the library runs it
 #include "stages.hpp"
 
@@ -130,10 +131,12 @@ void bm_seeds(benchmark::State& state, std::size_t index) {
     });
 }
 
-// Structured Gram. Baselines in the same loop: the GEMM-rate floor (cuBLAS syrk of the layer's own
-// operands, A_{l-1}^T A_{l-1} (n x n over d_in) and Delta_l^T Delta_l (N x N over d_out), without
-// the Hadamard product and the sum: what the fused kernel would take at cuBLAS's rate; target
-// ratio <= 1.4) and syrk on explicit J (what the structure saves).
+// Structured Gram. Baselines in the same loop: the GEMM-rate floor (its own products at cuBLAS's
+// rate, without the Hadamard pass or the sum: A_{l-1}^T A_{l-1} by syrk (n x n over d_in) and the
+// seed Gram Delta_l^T Delta_l over the lower triangle by the cuBLAS route's panels, a syrk per
+// diagonal block and one GEMM below it; target ratio <= 1.11, DESIGN.md section 6), one whole-N
+// DSYRK per layer instead of the panels (counter syrk_floor_ms), and syrk on explicit J (what the
+// structure saves).
 template <class T>
 void bm_gram_structured(benchmark::State& state, std::size_t index) {
     ngd::Context* ctx = cuda_or_skip(state);
@@ -146,36 +149,59 @@ void bm_gram_structured(benchmark::State& state, std::size_t index) {
         const std::int64_t n = c.n, big_n = c.big_n();
         Matrix<T> g(big_n, big_n, ngd::MemorySpace::device), small(n, n, ngd::MemorySpace::device);
         ExplicitSyrk<T> explicit_syrk(*ctx, c, d, f);
-        cublasHandle_t h = ctx->cuda_state()->blas();
+        ngd::detail::CudaState& cs = *ctx->cuda_state();
+        cublasHandle_t h = cs.blas();
+        const std::int64_t width = ngd::cuda::gram_panel_width(cs, big_n, sizeof(T));
+        Matrix<T> panel(big_n, width, ngd::MemorySpace::device);
         EventTimer timer(context_stream(*ctx));
-        double t_ngd = 0, t_floor = 0, t_explicit = 0, floor_flops = 0;
+        double t_ngd = 0, t_floor = 0, t_syrk = 0, t_explicit = 0, floor_flops = 0;
+        // The layers' own products: S_l by syrk, then the seed Gram either by the route's panels
+        // (panels = true) or by one whole-N syrk into g.
+        auto products = [&](bool panels) {
+            floor_flops = 0;
+            bool first = true;
+            for (std::int64_t l = 0; l < c.model.n_layers(); ++l) {
+                if (!c.model.layer(l).trainable) continue;
+                const Matrix<T>* a = l == 0 ? nullptr : &f.state.act[l - 1];
+                const std::int64_t d_in = c.model.fan_in(l), d_out = c.model.layer(l).n_out;
+                const T* seeds = f.seeds[l].data();
+                ngd::cuda::syrk(h, CUBLAS_FILL_MODE_LOWER, CUBLAS_OP_T, n, d_in, T(1),
+                                a ? a->data() : d.inputs.data(), d_in, T(0), small.data(), n);
+                if (!panels) {
+                    ngd::cuda::syrk(h, CUBLAS_FILL_MODE_LOWER, CUBLAS_OP_T, big_n, d_out, T(1),
+                                    seeds, d_out, T(first ? 0 : 1), g.data(), big_n);
+                }
+                for (std::int64_t c0 = 0; panels && c0 < big_n; c0 += width) {
+                    const std::int64_t w = std::min(width, big_n - c0), m = big_n - c0;
+                    const T* left = seeds + c0 * d_out;
+                    ngd::cuda::syrk(h, CUBLAS_FILL_MODE_LOWER, CUBLAS_OP_T, w, d_out, T(1), left,
+                                    d_out, T(0), panel.data(), m);
+                    if (m > w) {
+                        ngd::cuda::gemm(h, CUBLAS_OP_T, CUBLAS_OP_N, m - w, w, d_out, T(1),
+                                        left + w * d_out, d_out, left, d_out, T(0),
+                                        panel.data() + w, m);
+                    }
+                }
+                first = false;
+                floor_flops +=
+                    syrk_flops(double(n), double(d_in)) + syrk_flops(double(big_n), double(d_out));
+            }
+        };
         for (auto _ : state) {
             record(state, timer.time([&] {
                 ngd::cuda::gram_structured<T>(*ctx, c.model, d.inputs.const_view(), f.state,
                                               f.seeds, g.view());
             }),
                    t_ngd);
-            floor_flops = 0;
-            t_floor += timer.time([&] {
-                bool first = true;
-                for (std::int64_t l = 0; l < c.model.n_layers(); ++l) {
-                    if (!c.model.layer(l).trainable) continue;
-                    const Matrix<T>* a = l == 0 ? nullptr : &f.state.act[l - 1];
-                    const std::int64_t d_in = c.model.fan_in(l), d_out = c.model.layer(l).n_out;
-                    ngd::cuda::syrk(h, CUBLAS_FILL_MODE_LOWER, CUBLAS_OP_T, n, d_in, T(1),
-                                    a ? a->data() : d.inputs.data(), d_in, T(0), small.data(), n);
-                    ngd::cuda::syrk(h, CUBLAS_FILL_MODE_LOWER, CUBLAS_OP_T, big_n, d_out, T(1),
-                                    f.seeds[l].data(), d_out, T(first ? 0 : 1), g.data(), big_n);
-                    first = false;
-                    floor_flops += syrk_flops(double(n), double(d_in)) +
-                                   syrk_flops(double(big_n), double(d_out));
-                }
-            });
+            t_floor += timer.time([&] { products(true); });
+            t_syrk += timer.time([&] { products(false); });
             t_explicit += explicit_syrk.run(*ctx, timer, g);
         }
         set_rates(state, t_ngd, gram_structured_flops(c));
         set_sizes(state, c);
         set_baseline(state, t_ngd, t_floor, floor_flops);
+        const double iters = double(state.iterations());
+        if (iters > 0) state.counters["syrk_floor_ms"] = 1e3 * t_syrk / iters;
         if (t_ngd > 0) state.counters["speedup_vs_explicit_syrk"] = t_explicit / t_ngd;
     });
 }

@@ -77,6 +77,21 @@ void gram_structured_cublas(Context& ctx, const Mlp& model, MatrixView<const T> 
 }
 
 template <class T>
+Matrix<T> gram_structured_vendor(Context& ctx, const Mlp& model, MatrixView<const T> theta,
+                                 MatrixView<const T> x, MatrixView<const T> rows) {
+    // The plain Gram J J^T (M = I) of the batch x, both triangles, from vendor calls only.
+    ForwardState<T> state;
+    forward<T>(ctx, model, theta.data, x, rows, state);
+    std::vector<Matrix<T>> seeds;
+    backprop_seeds<T>(ctx, model, theta.data, state, MatrixView<const T>(), rows, seeds);
+    const std::int64_t n_rows = x.cols * model.n_outputs();
+    Matrix<T> g(n_rows, n_rows, MemorySpace::device);
+    gram_structured_cublas<T>(ctx, model, x, state, seeds, g.view());
+    symmetrize<T>(ctx, g.view());
+    return g;
+}
+
+template <class T>
 std::int64_t cholesky_solve_bare(Context& ctx, MatrixView<T> g, MatrixView<T> rhs) {
     Stage stage(ctx);
     CudaState& state = stage.state;
@@ -93,7 +108,7 @@ std::int64_t cholesky_solve_bare(Context& ctx, MatrixView<T> g, MatrixView<T> rh
     }
     auto* host = static_cast<int*>(state.status_host);
     NGD_CUDA_CHECK(cudaMemcpyAsync(host, info, sizeof(int), cudaMemcpyDeviceToHost, state.stream));
-    NGD_CUDA_CHECK(cudaStreamSynchronize(state.stream));
+    synchronize_stream(state.stream);
     return host[0];
 }
 
@@ -102,6 +117,8 @@ std::int64_t cholesky_solve_bare(Context& ctx, MatrixView<T> g, MatrixView<T> rh
     template void gram_structured_cublas<T>(Context&, const Mlp&, MatrixView<const T>,             \
                                             const ForwardState<T>&, const std::vector<Matrix<T>>&, \
                                             MatrixView<T>);                                        \
+    template Matrix<T> gram_structured_vendor<T>(Context&, const Mlp&, MatrixView<const T>,        \
+                                                 MatrixView<const T>, MatrixView<const T>);        \
     template std::int64_t cholesky_solve_bare<T>(Context&, MatrixView<T>, MatrixView<T>);
 NGD_INSTANTIATE_BASELINES(float)
 NGD_INSTANTIATE_BASELINES(double)

@@ -10,7 +10,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <map>
 #include <string>
 #include <vector>
 
@@ -27,8 +26,35 @@ namespace ngd::cuda {
                                        int line);
 /// "cudaErrorMemoryAllocation (out of memory)".
 std::string error_text(cudaError_t status);
-/// Throws CudaError when the launch that just happened (or anything before it) failed.
-void check_launch(const char* kernel, const char* file, int line);
+/// Throws for a failed launch: OutOfMemory for cudaErrorMemoryAllocation, else CudaError.
+[[noreturn]] void throw_launch_error(cudaError_t status, const char* kernel, const char* file,
+                                     int line);
+/// Throws OutOfMemory (requested 0: the library did not say how much; free from cudaMemGetInfo)
+/// for a cuBLAS/cuSOLVER call that could not allocate even after release_cached_memory().
+[[noreturn]] void throw_library_out_of_memory(const char* call, const char* file, int line);
+/// The rare path of every allocation failure: waits for the device (so that pending frees have
+/// happened), hands the idle memory of the current device's pool back to the driver, and counts
+/// the event. The caller then retries once. Never throws.
+void release_cached_memory() noexcept;
+
+/// Debug counters of the CUDA backend, process-wide (atomic): host synchronisations made by the
+/// library, device allocations that reached the driver (cudaMalloc, or a pool growing its
+/// reservation), and memory releases after a failed allocation. Read by the tests and benchmarks
+/// (baselines.cuh) to check a steady state.
+struct Counters {
+    std::int64_t host_syncs = 0;
+    std::int64_t device_allocations = 0;
+    std::int64_t memory_releases = 0;
+    std::int64_t gram_layers_fused = 0;
+    std::int64_t gram_layers_cublas = 0;
+};
+Counters counters() noexcept;
+void count_host_sync() noexcept;
+void count_device_allocation() noexcept;
+void count_memory_release() noexcept;
+void count_gram_layer(bool cublas) noexcept;
+/// cudaStreamSynchronize(stream), counted. Every synchronisation of kernels/ goes through here.
+void synchronize_stream(cudaStream_t stream);
 
 }  // namespace ngd::cuda
 
@@ -40,9 +66,20 @@ void check_launch(const char* kernel, const char* file, int line);
         }                                                                          \
     } while (0)
 
+// cuBLAS and cuSOLVER allocate internally (workspace, handle state): on ALLOC_FAILED the cached
+// memory of the pool goes back to the driver and the call is made once more; a second failure is
+// OutOfMemory, not a library error. The calls checked here are safe to repeat (they failed
+// before doing anything).
 #define NGD_CUBLAS_CHECK(call)                                                       \
     do {                                                                             \
-        const cublasStatus_t ngd_status_ = (call);                                   \
+        cublasStatus_t ngd_status_ = (call);                                         \
+        if (ngd_status_ == CUBLAS_STATUS_ALLOC_FAILED) {                             \
+            ::ngd::cuda::release_cached_memory();                                    \
+            ngd_status_ = (call);                                                    \
+            if (ngd_status_ == CUBLAS_STATUS_ALLOC_FAILED) {                         \
+                ::ngd::cuda::throw_library_out_of_memory(#call, __FILE__, __LINE__); \
+            }                                                                        \
+        }                                                                            \
         if (ngd_status_ != CUBLAS_STATUS_SUCCESS) {                                  \
             ::ngd::cuda::throw_cublas_error(ngd_status_, #call, __FILE__, __LINE__); \
         }                                                                            \
@@ -50,7 +87,14 @@ void check_launch(const char* kernel, const char* file, int line);
 
 #define NGD_CUSOLVER_CHECK(call)                                                       \
     do {                                                                               \
-        const cusolverStatus_t ngd_status_ = (call);                                   \
+        cusolverStatus_t ngd_status_ = (call);                                         \
+        if (ngd_status_ == CUSOLVER_STATUS_ALLOC_FAILED) {                             \
+            ::ngd::cuda::release_cached_memory();                                      \
+            ngd_status_ = (call);                                                      \
+            if (ngd_status_ == CUSOLVER_STATUS_ALLOC_FAILED) {                         \
+                ::ngd::cuda::throw_library_out_of_memory(#call, __FILE__, __LINE__);   \
+            }                                                                          \
+        }                                                                              \
         if (ngd_status_ != CUSOLVER_STATUS_SUCCESS) {                                  \
             ::ngd::cuda::throw_cusolver_error(ngd_status_, #call, __FILE__, __LINE__); \
         }                                                                              \
@@ -80,14 +124,30 @@ struct CudaState {
     std::size_t total_memory = 0;
     /// Double-precision Gram tiles on FP64 tensor cores (sm_80+); off: CUDA-core FMAs (for checks).
     bool double_tensor_cores = true;
+    /// How each layer's term of the structured Gram is computed (gram_route.cu): the fused tile
+    /// kernel, the cuBLAS route (seed Gram by GEMM on column panels, then one Hadamard pass), or
+    /// the per-layer rule. Set from NGD_GRAM_ROUTE (auto | fused | cublas) when the state is made.
+    enum class GramRoute { automatic, fused, cublas };
+    GramRoute gram_route = GramRoute::automatic;
+    /// The rule's threshold: a layer whose seed depth d_l (its width) is at least this takes the
+    /// cuBLAS route (NGD_GRAM_CUBLAS_MIN_DEPTH overrides it).
+    std::int64_t gram_cublas_min_depth = 256;
+    /// Bound on the cuBLAS route's seed-Gram panel (N x w entries of T); sets w.
+    std::size_t gram_panel_bytes = std::size_t(512) << 20;
+    /// float only: cuBLAS Gram products on TF32 tensor cores (about 1e-3 relative error per
+    /// product instead of 1e-7). Off unless asked for (NGD_FLOAT_TF32=1 or the baselines setter).
+    bool float_tf32 = false;
 
     /// Lazily created handles, bound to `stream`.
     cublasHandle_t blas();
     cusolverDnHandle_t solver();
     cusolverDnParams_t solver_params();
 
-    /// Scratch from a size-bucketed free list: a steady-state step reuses the same blocks and
-    /// allocates nothing. Blocks are only ever used on `stream`, so reuse is ordered by the stream.
+    /// Scratch from the device's stream-ordered memory pool (the one behind device Matrix memory),
+    /// allocated and freed on `stream`: a block goes back to the pool as soon as its Scratch
+    /// dies, so what one stage used is there for the next stage's Matrix, and a steady-state
+    /// step reuses the pool's memory without reaching the driver. `bucket` is the size to pass
+    /// back to release().
     void* acquire(std::size_t bytes, std::size_t& bucket);
     void release(void* ptr, std::size_t bucket) noexcept;
 
@@ -110,7 +170,6 @@ struct CudaState {
     cublasHandle_t cublas_handle = nullptr;
     cusolverDnHandle_t cusolver_handle = nullptr;
     cusolverDnParams_t cusolver_params = nullptr;
-    std::multimap<std::size_t, void*> free_blocks;
 };
 
 }  // namespace ngd::detail
@@ -135,7 +194,14 @@ void launch_kernel(const char* name, const char* file, int line, void (*kernel)(
                    dim3 grid, dim3 block, cudaStream_t stream, Args... args) {
     if (grid.x == 0 || grid.y == 0 || grid.z == 0) return;
     kernel<<<grid, block, 0, stream>>>(args...);
-    check_launch(name, file, line);
+    cudaError_t status = cudaGetLastError();
+    if (status == cudaErrorMemoryAllocation) {
+        // A launch can fail to reserve its local memory: give back cached memory, launch again.
+        release_cached_memory();
+        kernel<<<grid, block, 0, stream>>>(args...);
+        status = cudaGetLastError();
+    }
+    if (status != cudaSuccess) throw_launch_error(status, name, file, line);
 }
 
 /// Makes `device` current for the lifetime of the guard and restores the previous one after.

@@ -1,7 +1,9 @@
 // The CUDA runtime side of a Context (src/device.hpp): device discovery, the per-context state and
 // its lazily created cuBLAS/cuSOLVER handles, the error helpers behind the check macros and the
 // device guard. Device memory (Matrix and scratch) is in memory.cu.
+#include <atomic>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -52,7 +54,74 @@ const char* cusolver_status_name(cusolverStatus_t status) {
     }
 }
 
+std::size_t free_device_bytes() noexcept {
+    std::size_t free_bytes = 0, total_bytes = 0;
+    if (cudaMemGetInfo(&free_bytes, &total_bytes) != cudaSuccess) {
+        cudaGetLastError();
+        return 0;
+    }
+    return free_bytes;
+}
+
+[[noreturn]] void throw_out_of_memory_from(const std::string& head, cudaError_t status) {
+    const std::size_t free_bytes = free_device_bytes();
+    throw OutOfMemory(head + " (" + std::to_string(free_bytes) + " bytes free" +
+                          (status != cudaSuccess ? ", " + error_text(status) : std::string()) + ")",
+                      0, static_cast<std::int64_t>(free_bytes));
+}
+
+struct AtomicCounters {
+    std::atomic<std::int64_t> host_syncs{0}, device_allocations{0}, memory_releases{0},
+        gram_layers_fused{0}, gram_layers_cublas{0};
+};
+AtomicCounters& atomic_counters() {
+    static AtomicCounters* c = new AtomicCounters;  // never destroyed (used at exit)
+    return *c;
+}
+
+// NGD_GRAM_ROUTE and friends, read once per state (gram_route.cu documents the rule).
+void read_environment(detail::CudaState& state) {
+    if (const char* route = std::getenv("NGD_GRAM_ROUTE")) {
+        const std::string r = route;
+        if (r == "fused") state.gram_route = detail::CudaState::GramRoute::fused;
+        if (r == "cublas") state.gram_route = detail::CudaState::GramRoute::cublas;
+    }
+    if (const char* depth = std::getenv("NGD_GRAM_CUBLAS_MIN_DEPTH")) {
+        const long long d = std::atoll(depth);
+        if (d > 0) state.gram_cublas_min_depth = d;
+    }
+    if (const char* tf32 = std::getenv("NGD_FLOAT_TF32")) {
+        state.float_tf32 = std::string(tf32) == "1";
+    }
+}
+
 }  // namespace
+
+Counters counters() noexcept {
+    const AtomicCounters& c = atomic_counters();
+    Counters out;
+    out.host_syncs = c.host_syncs.load();
+    out.device_allocations = c.device_allocations.load();
+    out.memory_releases = c.memory_releases.load();
+    out.gram_layers_fused = c.gram_layers_fused.load();
+    out.gram_layers_cublas = c.gram_layers_cublas.load();
+    return out;
+}
+void count_host_sync() noexcept { ++atomic_counters().host_syncs; }
+void count_device_allocation() noexcept { ++atomic_counters().device_allocations; }
+void count_memory_release() noexcept { ++atomic_counters().memory_releases; }
+void count_gram_layer(bool cublas) noexcept {
+    if (cublas) {
+        ++atomic_counters().gram_layers_cublas;
+    } else {
+        ++atomic_counters().gram_layers_fused;
+    }
+}
+
+void synchronize_stream(cudaStream_t stream) {
+    count_host_sync();
+    NGD_CUDA_CHECK(cudaStreamSynchronize(stream));
+}
 
 std::string error_text(cudaError_t status) {
     return std::string(cudaGetErrorName(status)) + " (" + cudaGetErrorString(status) + ")";
@@ -60,6 +129,10 @@ std::string error_text(cudaError_t status) {
 
 void throw_cuda_error(cudaError_t status, const char* call, const char* file, int line) {
     cudaGetLastError();  // a non-sticky error must not be reported again by the next launch check
+    if (status == cudaErrorMemoryAllocation) {
+        throw_out_of_memory_from(where(call, file, line) + " could not allocate device memory",
+                                 status);
+    }
     throw CudaError(where(call, file, line) + " failed: " + error_text(status),
                     static_cast<int>(status));
 }
@@ -76,12 +149,21 @@ void throw_cusolver_error(cusolverStatus_t status, const char* call, const char*
                         static_cast<int>(status));
 }
 
-void check_launch(const char* kernel, const char* file, int line) {
-    const cudaError_t status = cudaGetLastError();
-    if (status != cudaSuccess) {
-        throw CudaError(where(kernel, file, line) + ": kernel launch failed: " + error_text(status),
-                        static_cast<int>(status));
+void throw_launch_error(cudaError_t status, const char* kernel, const char* file, int line) {
+    cudaGetLastError();
+    if (status == cudaErrorMemoryAllocation) {
+        throw_out_of_memory_from(
+            where(kernel, file, line) + ": kernel launch could not allocate device memory", status);
     }
+    throw CudaError(where(kernel, file, line) + ": kernel launch failed: " + error_text(status),
+                    static_cast<int>(status));
+}
+
+void throw_library_out_of_memory(const char* call, const char* file, int line) {
+    throw_out_of_memory_from(where(call, file, line) +
+                                 " could not allocate its workspace, even after the cached memory "
+                                 "was released",
+                             cudaSuccess);
 }
 
 DeviceGuard::DeviceGuard(int device) {
@@ -150,8 +232,10 @@ detail::CudaState* create_state(int device) {
     state->cc_major = prop.major;
     state->cc_minor = prop.minor;
     state->total_memory = prop.totalGlobalMem;
+    read_environment(*state);
     NGD_CUDA_CHECK(cudaStreamCreateWithFlags(&state->stream, cudaStreamDefault));
     NGD_CUDA_CHECK(cudaMalloc(&state->status_device, detail::CudaState::kStatusBytes));
+    count_device_allocation();
     NGD_CUDA_CHECK(cudaMallocHost(&state->status_host, detail::CudaState::kStatusBytes));
     return state.release();
 }
@@ -166,7 +250,7 @@ std::string describe(const detail::CudaState* state) {
 
 void synchronize(detail::CudaState* state) {
     DeviceGuard guard(state->device);
-    NGD_CUDA_CHECK(cudaStreamSynchronize(state->stream));
+    synchronize_stream(state->stream);
 }
 
 }  // namespace ngd::cuda
@@ -177,13 +261,11 @@ CudaState::~CudaState() {
     int current = -1;
     if (cudaGetDevice(&current) != cudaSuccess) current = -1;
     if (current != device) cudaSetDevice(device);
+    if (potrf_device != nullptr) release(potrf_device, potrf_device_bytes);
     if (stream != nullptr) cudaStreamSynchronize(stream);
     if (cusolver_params != nullptr) cusolverDnDestroyParams(cusolver_params);
     if (cusolver_handle != nullptr) cusolverDnDestroy(cusolver_handle);
     if (cublas_handle != nullptr) cublasDestroy(cublas_handle);
-    for (const auto& block : free_blocks) cudaFree(block.second);
-    free_blocks.clear();
-    if (potrf_device != nullptr) cudaFree(potrf_device);
     if (status_device != nullptr) cudaFree(status_device);
     if (status_host != nullptr) cudaFreeHost(status_host);
     if (stream != nullptr) cudaStreamDestroy(stream);

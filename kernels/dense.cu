@@ -172,7 +172,7 @@ NonFiniteCount scan_entries(Context& ctx, MatrixView<const T> a, Predicate predi
     auto* host = static_cast<unsigned long long*>(stage.state.status_host);
     NGD_CUDA_CHECK(cudaMemcpyAsync(host, words, 2 * sizeof(unsigned long long),
                                    cudaMemcpyDeviceToHost, stage.stream()));
-    NGD_CUDA_CHECK(cudaStreamSynchronize(stage.stream()));
+    synchronize_stream(stage.stream());
     result.count = static_cast<std::int64_t>(host[0]);
     result.first = host[0] > 0 ? static_cast<std::int64_t>(host[1]) : -1;
     return result;
@@ -191,7 +191,7 @@ double finish_sum(CudaState& state, const double* partials, std::int64_t count) 
     auto* host = static_cast<double*>(state.status_host);
     NGD_CUDA_CHECK(
         cudaMemcpyAsync(host, out, sizeof(double), cudaMemcpyDeviceToHost, state.stream));
-    NGD_CUDA_CHECK(cudaStreamSynchronize(state.stream));
+    synchronize_stream(state.stream);
     return *host;
 }
 

@@ -75,7 +75,7 @@ std::int64_t symmetric_eigen(Context& ctx, MatrixView<T> g, MatrixView<const T> 
     auto* host = static_cast<int*>(state.status_host);
     NGD_CUDA_CHECK(
         cudaMemcpyAsync(host, info, sizeof(int), cudaMemcpyDeviceToHost, stage.stream()));
-    NGD_CUDA_CHECK(cudaStreamSynchronize(stage.stream()));
+    synchronize_stream(stage.stream());
     if (host[0] < 0) {
         throw CusolverError("ngd::cuda::symmetric_eigen: cusolverDnXsyevd rejected argument " +
                                 std::to_string(-host[0]) + " (order " + std::to_string(n) +

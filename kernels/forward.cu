@@ -48,15 +48,16 @@ __device__ void evaluate_activation(Activation act, double z, double* value, dou
     *derivative = 1.0;
 }
 
-// One thread per entry of the rows x n pre-activation (grid-stride): z (+ bias[row]) -> act, act'.
+// One thread per entry of the rows x n pre-activation (grid-stride):
+// z (+ b_mult bias[row]) -> act, act'.
 template <class T>
 __global__ void bias_activation_kernel(T* __restrict__ act, T* __restrict__ dact,
-                                       const T* __restrict__ bias, std::int64_t rows,
+                                       const T* __restrict__ bias, double b_mult, std::int64_t rows,
                                        std::int64_t count, Activation activation) {
     for (std::int64_t e = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; e < count;
          e += std::int64_t(gridDim.x) * blockDim.x) {
         double z = double(act[e]);
-        if (bias != nullptr) z += double(bias[e % rows]);
+        if (bias != nullptr) z += b_mult * double(bias[e % rows]);
         double value, derivative;
         evaluate_activation(activation, z, &value, &derivative);
         act[e] = T(value);
@@ -108,13 +109,14 @@ void forward(Context& ctx, const Mlp& model, const T* theta, MatrixView<const T>
         if (n == 0) continue;
         const T* a_in = l == 0 ? x.data : state.act[l - 1].data();
         const std::int64_t ld_in = l == 0 ? x.ld : n_in;
-        // z = w_l W_l a_{l-1}: (n_out x n_in) (n_in x n), written into act.
+        // z = w_l W_l a_{l-1} + b_l bias: (n_out x n_in) (n_in x n), written into act.
         gemm(stage.state.blas(), CUBLAS_OP_N, CUBLAS_OP_N, n_out, n, n_in,
              T(model.weight_multiplier(l)), theta + model.weight_offset(l), n_out, a_in, ld_in,
              T(0), act.data(), n_out);
         const T* bias = layer.bias ? theta + model.bias_offset(l) : nullptr;
         NGD_LAUNCH(bias_activation_kernel<T>, grid_for(n_out * n), kThreads, stage.stream(),
-                   act.data(), dact.data(), bias, n_out, n_out * n, layer.activation);
+                   act.data(), dact.data(), bias, model.bias_multiplier(l), n_out, n_out * n,
+                   layer.activation);
     }
 
     const Matrix<T>& last = state.act.back();

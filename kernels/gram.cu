@@ -1,16 +1,19 @@
 // CUDA Gram stages. The structured Gram is the library's main speed lever: per trainable layer l,
 //   G[(i,c),(j,c')] += S_l[i,j] * (Delta_l[:, (i,c)] . Delta_l[:, (j,c')]),
 //   S_l = w_l^2 a_{l-1}^T a_{l-1} + b_l^2 (bias) (n x n, one cuBLAS syrk),
-// where the seed dot products and the multiply by S are fused in one tiled kernel over the lower
-// triangle of G only (kernels in gram_tiles.cuh, with their cost). J (N x p) is never formed. Also
-// the explicit path: columns of A, and a tiled SYRK-style a a^T over lower tiles (cuBLAS syrk stays
-// in baselines.cu as the yardstick).
+// over the lower triangle of G only; J (N x p) is never formed. Each layer's term goes one of two
+// ways, by the per-layer rule of gram_route.cu: the fused tile kernel (seed dot products and the
+// multiply by S in one pass; gram_tiles.cuh, with its cost) for narrow layers, or the cuBLAS route
+// (seed Gram by GEMM on column panels, then one Hadamard pass) for wide ones. Also the explicit
+// path: columns of A, and a tiled SYRK-style a a^T over lower tiles (cuBLAS syrk stays in
+// baselines.cu as the yardstick).
 #include <algorithm>
 #include <cstdint>
 #include <type_traits>
 #include <vector>
 
 #include "common.cuh"
+#include "gram_route.cuh"
 #include "gram_tiles.cuh"
 #include "stages.hpp"
 
@@ -75,6 +78,14 @@ dim3 column_grid(std::int64_t n_rows, std::int64_t cols) {
 }  // namespace
 
 template <class T>
+void gram_layer_fused(CudaState& state, const T* seeds, std::int64_t depth, std::int64_t n_rows,
+                      const T* s, std::int64_t lds, T s_offset, std::int64_t k, T beta, T* g,
+                      std::int64_t ldg) {
+    launch_lower_tiles<T, true>(state, seeds, depth, n_rows, depth, s, lds, s_offset, k, beta, g,
+                                ldg);
+}
+
+template <class T>
 void gram_structured(Context& ctx, const Mlp& model, MatrixView<const T> x,
                      const ForwardState<T>& state, const std::vector<Matrix<T>>& seeds,
                      MatrixView<T> g) {
@@ -89,6 +100,8 @@ void gram_structured(Context& ctx, const Mlp& model, MatrixView<const T> x,
     // step's next N x N Matrix ran out of memory on an 80 GB device. From the Matrix pool it goes
     // back (stream-ordered) to serve that allocation, and a steady state still reuses it.
     Matrix<T> s(n, n, MemorySpace::device);
+    // float products on TF32 tensor cores only when the context opted in.
+    const Tf32Scope tf32(stage.state.blas(), std::is_same_v<T, float> && stage.state.float_tf32);
     bool first = true;
     for (std::int64_t l = 0; l < model.n_layers(); ++l) {
         const Layer& layer = model.layer(l);
@@ -101,9 +114,12 @@ void gram_structured(Context& ctx, const Mlp& model, MatrixView<const T> x,
         // S_l = w_l^2 a^T a (lower triangle; the kernel reads S[i, j] with i >= j only).
         syrk(stage.state.blas(), CUBLAS_FILL_MODE_LOWER, CUBLAS_OP_T, n, n_in, T(w_mult * w_mult),
              a_in, ld_in, T(0), s.data(), n);
-        launch_lower_tiles<T, true>(stage.state, seeds[l].data(), layer.n_out, n_rows, layer.n_out,
-                                    s.data(), n, T(layer.bias ? b_mult * b_mult : 0.0), k,
-                                    T(first ? 0 : 1), g.data, g.ld);
+        const T s_offset = T(layer.bias ? b_mult * b_mult : 0.0), beta = T(first ? 0 : 1);
+        const bool cublas = gram_layer_uses_cublas(stage.state, layer.n_out, n_rows);
+        count_gram_layer(cublas);
+        (cublas ? gram_layer_cublas<T> : gram_layer_fused<T>)(stage.state, seeds[l].data(),
+                                                              layer.n_out, n_rows, s.data(), n,
+                                                              s_offset, k, beta, g.data, g.ld);
         first = false;
     }
     if (first) {
@@ -166,13 +182,15 @@ void syrk_lower(Context& ctx, MatrixView<const T> a, T beta, MatrixView<T> g) {
                                  beta, g.data, g.ld);
 }
 
-#define NGD_INSTANTIATE_GRAM(T)                                                             \
-    template void gram_structured<T>(Context&, const Mlp&, MatrixView<const T>,             \
-                                     const ForwardState<T>&, const std::vector<Matrix<T>>&, \
-                                     MatrixView<T>);                                        \
-    template void jacobian_block<T>(Context&, const Mlp&, MatrixView<const T>,              \
-                                    const ForwardState<T>&, const std::vector<Matrix<T>>&,  \
-                                    std::int64_t, MatrixView<T>);                           \
+#define NGD_INSTANTIATE_GRAM(T)                                                                   \
+    template void gram_layer_fused<T>(CudaState&, const T*, std::int64_t, std::int64_t, const T*, \
+                                      std::int64_t, T, std::int64_t, T, T*, std::int64_t);        \
+    template void gram_structured<T>(Context&, const Mlp&, MatrixView<const T>,                   \
+                                     const ForwardState<T>&, const std::vector<Matrix<T>>&,       \
+                                     MatrixView<T>);                                              \
+    template void jacobian_block<T>(Context&, const Mlp&, MatrixView<const T>,                    \
+                                    const ForwardState<T>&, const std::vector<Matrix<T>>&,        \
+                                    std::int64_t, MatrixView<T>);                                 \
     template void syrk_lower<T>(Context&, MatrixView<const T>, T, MatrixView<T>);
 NGD_INSTANTIATE_GRAM(float)
 NGD_INSTANTIATE_GRAM(double)

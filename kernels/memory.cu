@@ -1,6 +1,8 @@
-// Device memory: the process-wide allocator behind device Matrix memory (src/device.hpp) and the
-// scratch free list of a context's state. Both recycle freed blocks, so the buffers a steady-state
-// step creates and destroys never go back to cudaMalloc/cudaFree; and copy_2d for explicit copies.
+// Device memory: one stream-ordered pool per device behind both device Matrix memory
+// (src/device.hpp) and a context's scratch, so the buffers a steady-state step creates and
+// destroys never go back to cudaMalloc/cudaFree, and memory one of them frees serves the other.
+// Every allocation failure releases the pool's idle memory and retries once; copy_2d for explicit
+// copies.
 #include <cstdint>
 #include <cstring>
 #include <map>
@@ -14,17 +16,6 @@
 
 namespace ngd::cuda {
 namespace {
-
-// Scratch buckets: 4 sizes per power of two (at most 25% slack), at least 512 bytes, so that blocks
-// of nearly the same size share a bucket and a steady state reuses them exactly.
-std::size_t bucket_size(std::size_t bytes) {
-    constexpr std::size_t kMin = 512;
-    if (bytes <= kMin) return kMin;
-    std::size_t floor_pow2 = kMin;
-    while (floor_pow2 <= bytes / 2) floor_pow2 *= 2;
-    const std::size_t step = floor_pow2 / 4;
-    return (bytes + step - 1) / step * step;
-}
 
 // Device Matrix memory: one memory pool per device, allocated from and freed to in stream order on
 // the legacy default stream. The legacy stream orders itself with every blocking stream (contexts
@@ -67,9 +58,39 @@ cudaMemPool_t pool_for(int device) {
     return pool;
 }
 
-cudaError_t try_allocate(cudaMemPool_t pool, void** ptr, std::size_t bytes) {
-    if (pool != nullptr) return cudaMallocFromPoolAsync(ptr, bytes, pool, cudaStreamLegacy);
-    return cudaMalloc(ptr, bytes);
+std::uint64_t reserved_bytes(cudaMemPool_t pool) {
+    std::uint64_t reserved = 0;
+    if (cudaMemPoolGetAttribute(pool, cudaMemPoolAttrReservedMemCurrent, &reserved) !=
+        cudaSuccess) {
+        cudaGetLastError();
+    }
+    return reserved;
+}
+
+// From the pool in `stream`'s order (or cudaMalloc without pools); counts the allocations that
+// reached the driver: a plain cudaMalloc, or the pool growing its reservation.
+cudaError_t try_allocate(cudaMemPool_t pool, void** ptr, std::size_t bytes, cudaStream_t stream) {
+    if (pool == nullptr) {
+        const cudaError_t status = cudaMalloc(ptr, bytes);
+        if (status == cudaSuccess) count_device_allocation();
+        return status;
+    }
+    const std::uint64_t before = reserved_bytes(pool);
+    const cudaError_t status = cudaMallocFromPoolAsync(ptr, bytes, pool, stream);
+    if (status == cudaSuccess && reserved_bytes(pool) > before) count_device_allocation();
+    return status;
+}
+
+// try_allocate, and on failure release_cached_memory() and once more.
+cudaError_t allocate_or_retry(cudaMemPool_t pool, void** ptr, std::size_t bytes,
+                              cudaStream_t stream) {
+    cudaError_t status = try_allocate(pool, ptr, bytes, stream);
+    if (status == cudaErrorMemoryAllocation) {
+        cudaGetLastError();
+        release_cached_memory();
+        status = try_allocate(pool, ptr, bytes, stream);
+    }
+    return status;
 }
 
 [[noreturn]] void throw_out_of_memory(const char* fn, std::size_t bytes, int device) {
@@ -86,6 +107,26 @@ cudaError_t try_allocate(cudaMemPool_t pool, void** ptr, std::size_t bytes) {
 
 }  // namespace
 
+void release_cached_memory() noexcept {
+    // Every pending free (stream-ordered, on any stream) has happened once the device is idle;
+    // then the pool's unused reservation goes back to the driver, for cuBLAS, cuSOLVER, a
+    // kernel's local memory or the next allocation.
+    count_memory_release();
+    count_host_sync();
+    if (cudaDeviceSynchronize() != cudaSuccess) cudaGetLastError();
+    int device = 0;
+    if (cudaGetDevice(&device) != cudaSuccess) {
+        cudaGetLastError();
+        return;
+    }
+    try {
+        const cudaMemPool_t pool = pool_for(device);
+        if (pool != nullptr && cudaMemPoolTrimTo(pool, 0) != cudaSuccess) cudaGetLastError();
+    } catch (...) {
+        cudaGetLastError();  // no pool to trim: nothing cached
+    }
+}
+
 void* allocate(std::size_t bytes) {
     if (bytes == 0) return nullptr;
     int device = 0;
@@ -99,18 +140,10 @@ void* allocate(std::size_t bytes) {
     }
     const cudaMemPool_t pool = pool_for(device);
     void* ptr = nullptr;
-    cudaError_t status = try_allocate(pool, &ptr, bytes);
+    const cudaError_t status = allocate_or_retry(pool, &ptr, bytes, cudaStreamLegacy);
     if (status == cudaErrorMemoryAllocation) {
         cudaGetLastError();
-        // Rare path: wait until every pending free has happened, hand the pool's idle memory back
-        // to the device and try once more.
-        NGD_CUDA_CHECK(cudaDeviceSynchronize());
-        if (pool != nullptr) NGD_CUDA_CHECK(cudaMemPoolTrimTo(pool, 0));
-        status = try_allocate(pool, &ptr, bytes);
-        if (status == cudaErrorMemoryAllocation) {
-            cudaGetLastError();
-            throw_out_of_memory("ngd::Matrix", bytes, device);
-        }
+        throw_out_of_memory("ngd::Matrix", bytes, device);
     }
     if (status != cudaSuccess) {
         // A request beyond the device's memory may come back as another code (invalid value):
@@ -166,7 +199,7 @@ void copy_2d(const void* src, std::int64_t src_ld_bytes, void* dst, std::int64_t
     NGD_CUDA_CHECK(cudaMemcpy2D(dst, dpitch, src, spitch, width, static_cast<std::size_t>(cols),
                                 cudaMemcpyDefault));
     // Device-to-device copies return early; the contract says this call synchronises.
-    NGD_CUDA_CHECK(cudaStreamSynchronize(cudaStreamLegacy));
+    synchronize_stream(cudaStreamLegacy);
 }
 
 }  // namespace ngd::cuda
@@ -174,43 +207,40 @@ void copy_2d(const void* src, std::int64_t src_ld_bytes, void* dst, std::int64_t
 namespace ngd::detail {
 
 void* CudaState::acquire(std::size_t bytes, std::size_t& bucket) {
-    bucket = cuda::bucket_size(bytes);
-    const auto it = free_blocks.find(bucket);
-    if (it != free_blocks.end()) {
-        void* ptr = it->second;
-        free_blocks.erase(it);
-        return ptr;
-    }
+    bucket = bytes;
+    const cudaMemPool_t pool = cuda::pool_for(device);
     void* ptr = nullptr;
-    cudaError_t status = cudaMalloc(&ptr, bucket);
-    if (status == cudaErrorMemoryAllocation) {
-        // Rare path: once nothing queued can still use them, give back the cached blocks of other
-        // sizes and the idle memory of this device's Matrix pool, then retry.
-        cudaGetLastError();
-        NGD_CUDA_CHECK(cudaDeviceSynchronize());
-        for (const auto& block : free_blocks) NGD_CUDA_CHECK(cudaFree(block.second));
-        free_blocks.clear();
-        const cudaMemPool_t pool = cuda::pool_for(device);
-        if (pool != nullptr) NGD_CUDA_CHECK(cudaMemPoolTrimTo(pool, 0));
-        status = cudaMalloc(&ptr, bucket);
-    }
+    const cudaError_t status = cuda::allocate_or_retry(pool, &ptr, bytes, stream);
     if (status == cudaErrorMemoryAllocation) {
         cudaGetLastError();
-        cuda::throw_out_of_memory("ngd (CUDA scratch)", bucket, device);
+        cuda::throw_out_of_memory("ngd (CUDA scratch)", bytes, device);
     }
-    if (status != cudaSuccess) cuda::throw_cuda_error(status, "cudaMalloc", __FILE__, __LINE__);
+    if (status != cudaSuccess) {
+        // As for Matrix memory: a request beyond the device's memory is an out-of-memory.
+        cudaGetLastError();
+        std::size_t free_bytes = 0, total_bytes = 0;
+        if (cudaMemGetInfo(&free_bytes, &total_bytes) == cudaSuccess && bytes > free_bytes) {
+            cuda::throw_out_of_memory("ngd (CUDA scratch)", bytes, device);
+        }
+        cuda::throw_cuda_error(status, pool != nullptr ? "cudaMallocFromPoolAsync" : "cudaMalloc",
+                               __FILE__, __LINE__);
+    }
     return ptr;
 }
 
-void CudaState::release(void* ptr, std::size_t bucket) noexcept {
-    try {
-        free_blocks.emplace(bucket, ptr);
-    } catch (...) {
-        // Out of host memory for the list node: free the block instead of caching it.
-        cudaStreamSynchronize(stream);
+void CudaState::release(void* ptr, std::size_t) noexcept {
+    if (ptr == nullptr) return;
+    // Stream-ordered: the block is reused only after the work queued on `stream` that reads it.
+    // Without pools cudaFree waits for the device itself.
+    int supported = 0;
+    if (cudaDeviceGetAttribute(&supported, cudaDevAttrMemoryPoolsSupported, device) ==
+            cudaSuccess &&
+        supported != 0) {
+        cudaFreeAsync(ptr, stream);
+    } else {
         cudaFree(ptr);
-        cudaGetLastError();
     }
+    cudaGetLastError();
 }
 
 }  // namespace ngd::detail

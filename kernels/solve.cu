@@ -84,16 +84,14 @@ void ensure_potrf_workspace(CudaState& state, std::int64_t n, T* a, std::int64_t
         state.potrf_query_type = type;
     }
     if (state.potrf_need_device > state.potrf_device_bytes) {
-        // Grow: the old buffer may still be in use by a queued potrf.
+        // Grow: the old block goes back to the pool in stream order (a queued potrf may still use
+        // it); acquire() gives back idle cached memory, retries, and throws OutOfMemory with the
+        // bytes requested and free, as every other allocation does.
         if (state.potrf_device != nullptr) {
-            NGD_CUDA_CHECK(cudaStreamSynchronize(state.stream));
-            NGD_CUDA_CHECK(cudaFree(state.potrf_device));
+            state.release(state.potrf_device, state.potrf_device_bytes);
             state.potrf_device = nullptr;
             state.potrf_device_bytes = 0;
         }
-        // Review fix: a bare cudaMalloc reported a failure as CudaError; acquire() (a cudaMalloc'd
-        // block, freed by cudaFree like before) gives back idle cached memory, retries, and throws
-        // OutOfMemory with the free bytes, as every other allocation does.
         std::size_t bucket = 0;
         state.potrf_device = state.acquire(state.potrf_need_device, bucket);
         state.potrf_device_bytes = bucket;
@@ -142,7 +140,7 @@ std::int64_t cholesky_solve(Context& ctx, MatrixView<T> g, MatrixView<const T> s
     auto* host = static_cast<SolveStatus*>(state.status_host);
     NGD_CUDA_CHECK(
         cudaMemcpyAsync(host, status, sizeof(SolveStatus), cudaMemcpyDeviceToHost, stream));
-    NGD_CUDA_CHECK(cudaStreamSynchronize(stream));
+    synchronize_stream(stream);
     if (host->potrf_info < 0 || host->potrs_info < 0) {
         throw CusolverError(
             "ngd::cuda::cholesky_solve: cusolverDnXpotrf/Xpotrs rejected argument " +

@@ -226,6 +226,79 @@ def apply_m(ops, big_m, alpha):
     return ops.einsum("nca,na->nc", big_m, alpha)
 
 
+# ---- the structured algorithm, written by hand (the honest yardstick of DESIGN.md section 6) ----
+# ops additionally provides: act_prime(name, z) (the activation's derivative, through the
+# framework's own forward-mode AD) and ones(shape).
+
+
+def forward_batch(exp, ops, leaves, frozen, x, sel):
+    """f (n x k) for the batch x (n x d), and per layer (W_l, its input a_{l-1} (n x d_{l-1}), z_l
+    (n x d_l)): the same function as forward_sample, batched by matmuls."""
+    a, kept = x, []
+    it = iter(leaves)
+    for layer, const in zip(exp.layers, frozen):
+        w, b = (next(it), next(it) if layer.bias else None) if const is None else const
+        z = (a @ w.T) * layer.weight_multiplier
+        if b is not None:
+            z = z + b * layer.bias_multiplier
+        kept.append((w, a, z))
+        a = activation(ops, layer.activation, z)
+    f = a * exp.output_scale
+    if sel is not None:
+        f = (f * sel).sum(-1, keepdims=True)
+    return f, kept
+
+
+def structured_gram(exp, ops, kept, sel, big_m):
+    """K - n lambda I = A A^T by ngd's structured algorithm, both triangles: per trainable layer l
+    the input Gram S_l = w_l^2 a_{l-1} a_{l-1}^T + b_l^2 (n x n) and the seed Gram D_l D_l^T
+    (N x N, D_l = d(M^T f)/dz_l, N x d_l), their elementwise product (S_l expanded over the k x k
+    blocks of a sample pair), summed over layers. J is never formed."""
+    n, k = kept[0][1].shape[0], exp.k
+    big_n = n * k
+    # Seeds at the last layer, n x k x d_L: M^T d f / d z_L with f = scale a_L (or its row sel_i).
+    z_last = kept[-1][2]
+    if sel is not None:
+        out = (exp.output_scale * sel)[:, None, :]
+    else:
+        out = exp.output_scale * ops.eye(k)[None, :, :] * ops.ones((n, 1, 1))
+    seed = apply_mt(ops, big_m, out) * ops.act_prime(exp.layers[-1].activation, z_last)[:, None, :]
+    gram = None
+    for l in range(len(exp.layers) - 1, -1, -1):
+        layer, (w, a_in, _) = exp.layers[l], kept[l]
+        if layer.trainable:
+            s = (layer.weight_multiplier**2) * (a_in @ a_in.T)
+            if layer.bias:
+                s = s + layer.bias_multiplier**2
+            d = seed.reshape(big_n, layer.n_out)
+            term = (s[:, None, :, None] * (d @ d.T).reshape(n, k, n, k)).reshape(big_n, big_n)
+            gram = term if gram is None else gram + term
+        if l > 0:
+            z_prev = kept[l - 1][2]
+            act = ops.act_prime(exp.layers[l - 1].activation, z_prev)
+            seed = (seed @ w) * layer.weight_multiplier * act[:, None, :]
+    return gram
+
+
+def structured_cost(exp):
+    """Flops of the hand-written structured step (a multiply-add is 2): per trainable layer the
+    input Gram (2 n^2 d_{l-1}) and the seed Gram (2 N^2 d_l) as full matmuls, the Cholesky and the
+    two triangular solves."""
+    n, big_n = exp.n, exp.N
+    gram = sum(
+        2.0 * n * n * layer.n_in + 2.0 * big_n * big_n * layer.n_out
+        for layer in exp.layers
+        if layer.trainable
+    )
+    return {
+        "chunk": n,
+        "blocks": 1,
+        "gram_flops": gram,
+        "solve_flops": big_n**3 / 3 + 2.0 * big_n**2,
+        "jacobian_rows": 0,
+    }
+
+
 # ---- Jacobian blocks and cost -------------------------------------------------------------------
 
 

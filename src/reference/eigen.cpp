@@ -20,14 +20,14 @@ double trace(Context&, MatrixView<const T> g) {
 
 template <class T>
 std::int64_t symmetric_eigen(Context&, MatrixView<T> g, MatrixView<const T> shift, T* w) {
-    // g: N x N (lower triangle read), shift: N -> eigenvectors of g + diag(shift) in g's columns;
-    // w: N eigenvalues, ascending.
+    // g: N x N (lower triangle read), shift: N or empty (0) -> eigenvectors of g + diag(shift) in
+    // g's columns; w: N eigenvalues, ascending.
     const std::int64_t n = g.rows;
     // Work in double on a full symmetric copy a; v accumulates the rotations (a = V diag V^T).
     std::vector<double> a(n * n), v(n * n, 0.0);
     for (std::int64_t c = 0; c < n; ++c) {
         for (std::int64_t r = c; r < n; ++r) a[r + c * n] = a[c + r * n] = double(g(r, c));
-        a[c + c * n] += double(shift.data[c]);
+        if (!shift.empty()) a[c + c * n] += double(shift.data[c]);
         v[c + c * n] = 1.0;
     }
     auto off_norm = [&] {

@@ -1,0 +1,145 @@
+#!/usr/bin/env python3
+"""JAX structured peer: ngd's own algorithm written by hand in JAX, the honest yardstick of
+DESIGN.md section 6 (peer 2). Per trainable layer the input Gram and the seed Gram as matmuls,
+their elementwise product summed over layers (J is never formed), Cholesky (cho_factor/cho_solve),
+and d = J^T M alpha by one VJP; the whole step under one jax.jit. Same export, agreement check
+and timing as jax_step.py.
+"""
+
+import sys
+
+import numpy as np
+
+import common
+import jax_step
+
+
+class Ops(jax_step.Ops):
+    """jax_step's adapter plus what the structured Gram needs."""
+
+    def __init__(self, jax, dtype):
+        super().__init__(jax, dtype)
+        self.jax = jax
+
+    def act_prime(self, name, z):
+        ones = self.jnp.ones_like(z)
+        return self.jax.jvp(lambda t: common.activation(self, name, t), (z,), (ones,))[1]
+
+    def ones(self, shape):
+        return self.jnp.ones(shape, dtype=self.dtype)
+
+
+class JaxStructuredStep:
+    def __init__(self, jax, exp):
+        import jax.numpy as jnp
+        from jax.scipy.linalg import cho_factor, cho_solve
+
+        dtype = jnp.float64 if exp.precision == "f64" else jnp.float32
+        ops = Ops(jax, dtype)
+        self.leaves = [jnp.asarray(a) for a in common.trainable_leaves(exp)]
+        put = lambda a: None if a is None else jnp.asarray(a)
+        self.frozen = [
+            None if c is None else (put(c[0]), put(c[1])) for c in common.frozen_arrays(exp)
+        ]
+        self.data = tuple(put(a) for a in common.batch_arrays(exp))
+        big_n, shift = exp.N, exp.n * exp.damping
+
+        def forward(leaves, frozen, data):
+            x, y, sel = data
+            f, kept = common.forward_batch(exp, ops, leaves, frozen, x, sel)
+            value, big_m, u = common.loss_factors(exp, ops, f, y)
+            return f, value, big_m, u, kept
+
+        def gram(leaves, frozen, data):
+            _, _, big_m, _, kept = forward(leaves, frozen, data)
+            g = common.structured_gram(exp, ops, kept, data[2], big_m)
+            return g + shift * jnp.eye(big_n, dtype=dtype)
+
+        def solve(kmat, u):
+            return cho_solve(cho_factor(kmat, lower=True), u.reshape(-1)).reshape(u.shape)
+
+        def direction(leaves, frozen, data, big_m, alpha):
+            x, _, sel = data
+            fb = lambda p: common.forward_batch(exp, ops, p, frozen, x, sel)[0]
+            _, pullback = jax.vjp(fb, leaves)
+            return pullback(common.apply_m(ops, big_m, alpha))[0]
+
+        def step(leaves, frozen, data, learning_rate):
+            f, value, big_m, u, kept = forward(leaves, frozen, data)
+            kmat = common.structured_gram(exp, ops, kept, data[2], big_m)
+            alpha = solve(kmat + shift * jnp.eye(big_n, dtype=dtype), u)
+            d = direction(leaves, frozen, data, big_m, alpha)
+            return [p - learning_rate * g for p, g in zip(leaves, d)], d, f, value
+
+        self.forward = jax.jit(lambda leaves, frozen, data: forward(leaves, frozen, data)[:4])
+        self.gram = jax.jit(gram)
+        self.solve = jax.jit(solve)
+        self.direction = jax.jit(direction)
+        self.step = jax.jit(step)
+
+
+def main():
+    args = common.parser(__doc__).parse_args()
+    jax = jax_step.configure(args.device)
+    exp = common.load_export(args.export)
+    dev = jax.devices()[0]
+    if args.device == "gpu" and dev.platform != "gpu":
+        print(f"jax_structured: --device gpu but jax runs on {dev.platform}", file=sys.stderr)
+        return 2
+    import jaxlib
+
+    versions = {"jax": jax.__version__, "jaxlib": jaxlib.__version__, "numpy": np.__version__}
+    result = common.base_result(
+        exp, "jax_structured", versions, f"{dev.device_kind} ({dev.platform})"
+    )
+    result["cost"] = common.structured_cost(exp)
+
+    def sync(x):
+        if x is not None:
+            jax.block_until_ready(x)
+
+    try:
+        runner = JaxStructuredStep(jax, exp)
+        leaves, frozen, data, lr = runner.leaves, runner.frozen, runner.data, args.learning_rate
+        _, d, f, value = runner.step(leaves, frozen, data, lr)
+        d_theta = common.leaves_to_theta(exp, [np.asarray(g) for g in d])
+        tol = common.default_tol(exp, args.tol)
+        result["agreement"] = common.compare(exp, d_theta, np.asarray(f), float(value), tol)
+        del d, f
+        if result["agreement"]["pass"]:
+            timing = (min(args.warmup, 1), args.repeats, args.max_seconds)
+            seconds = {
+                "step": common.time_call(
+                    lambda: runner.step(leaves, frozen, data, lr),
+                    sync,
+                    max(args.warmup - 1, 0),
+                    *timing[1:],
+                )
+            }
+            if not args.no_stages:
+                _, _, big_m, u = runner.forward(leaves, frozen, data)
+                seconds["forward"] = common.time_call(
+                    lambda: runner.forward(leaves, frozen, data), sync, *timing
+                )
+                seconds["gram"] = common.time_call(
+                    lambda: runner.gram(leaves, frozen, data), sync, *timing
+                )
+                kmat = runner.gram(leaves, frozen, data)
+                seconds["solve"] = common.time_call(lambda: runner.solve(kmat, u), sync, *timing)
+                alpha = runner.solve(kmat, u)
+                del kmat
+                seconds["direction"] = common.time_call(
+                    lambda: runner.direction(leaves, frozen, data, big_m, alpha), sync, *timing
+                )
+            result["seconds"] = seconds
+        if not np.all(np.isfinite(d_theta)):
+            result["error"] = "non-finite direction (a failed Cholesky gives NaN in JAX)"
+    except Exception as e:  # XLA reports out-of-memory as a generic runtime error
+        if "RESOURCE_EXHAUSTED" not in str(e) and "out of memory" not in str(e).lower():
+            raise
+        result["out_of_memory"] = str(e).splitlines()[0]
+    return common.finish(result, args.out)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,142 @@
+#!/usr/bin/env python3
+"""PyTorch structured peer: ngd's own algorithm written by hand in PyTorch, the honest yardstick of
+DESIGN.md section 6 (peer 2). Per trainable layer the input Gram and the seed Gram as matmuls,
+their elementwise product summed over layers (J is never formed), torch.linalg.cholesky +
+cholesky_solve, and d = J^T M alpha by one VJP (torch.func.vjp). Same export, agreement check and
+timing as torch_step.py.
+"""
+
+import sys
+
+import numpy as np
+import torch
+from torch.func import jvp, vjp
+
+import common
+import torch_step
+
+
+class Ops(torch_step.Ops):
+    """torch_step's adapter plus what the structured Gram needs."""
+
+    def act_prime(self, name, z):
+        return jvp(lambda t: common.activation(self, name, t), (z,), (torch.ones_like(z),))[1]
+
+    def ones(self, shape):
+        return torch.ones(shape, dtype=self.dtype, device=self.device)
+
+
+class TorchStructuredStep:
+    def __init__(self, exp, device):
+        self.exp = exp
+        self.dtype = torch.float64 if exp.precision == "f64" else torch.float32
+        self.ops = Ops(self.dtype, device)
+
+        def put(a):
+            return None if a is None else torch.as_tensor(a, device=device)
+
+        self.leaves = [put(a) for a in common.trainable_leaves(exp)]
+        self.frozen = [
+            None if c is None else (put(c[0]), put(c[1])) for c in common.frozen_arrays(exp)
+        ]
+        x, y, sel = common.batch_arrays(exp)
+        self.x, self.y, self.sel = put(x), put(y), put(sel)
+
+    def f_batch(self, leaves):
+        return common.forward_batch(self.exp, self.ops, leaves, self.frozen, self.x, self.sel)
+
+    def forward(self, leaves):
+        f, kept = self.f_batch(leaves)
+        value, big_m, u = common.loss_factors(self.exp, self.ops, f, self.y)
+        return f, value, big_m, u, kept
+
+    def gram(self, leaves):
+        _, _, big_m, _, kept = self.forward(leaves)
+        k = common.structured_gram(self.exp, self.ops, kept, self.sel, big_m)
+        k.diagonal().add_(self.exp.n * self.exp.damping)
+        return k
+
+    def solve(self, k, u):
+        chol = torch.linalg.cholesky(k)
+        return torch.cholesky_solve(u.reshape(-1, 1), chol).reshape(u.shape)
+
+    def direction(self, leaves, big_m, alpha):
+        _, pullback = vjp(lambda p: self.f_batch(p)[0], leaves)
+        return list(pullback(common.apply_m(self.ops, big_m, alpha))[0])
+
+    def step(self, leaves, learning_rate):
+        f, value, big_m, u, kept = self.forward(leaves)
+        k = common.structured_gram(self.exp, self.ops, kept, self.sel, big_m)
+        del kept
+        k.diagonal().add_(self.exp.n * self.exp.damping)
+        alpha = self.solve(k, u)
+        del k
+        d = self.direction(leaves, big_m, alpha)
+        return [p - learning_rate * g for p, g in zip(leaves, d)], d, f, value
+
+
+def main():
+    args = common.parser(__doc__).parse_args()
+    exp = common.load_export(args.export)
+    use_gpu = args.device == "gpu" or (args.device == "auto" and torch.cuda.is_available())
+    if use_gpu and not torch.cuda.is_available():
+        print("torch_structured: --device gpu but torch sees no CUDA device", file=sys.stderr)
+        return 2
+    device = torch.device("cuda" if use_gpu else "cpu")
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    torch.set_float32_matmul_precision("highest")
+    name = (
+        torch.cuda.get_device_name(device)
+        if use_gpu
+        else f"CPU ({torch.get_num_threads()} threads)"
+    )
+    result = common.base_result(
+        exp, "torch_structured", {"torch": torch.__version__, "numpy": np.__version__}, name
+    )
+    result["cost"] = common.structured_cost(exp)
+
+    def sync(_):
+        if use_gpu:
+            torch.cuda.synchronize()
+
+    try:
+        runner = TorchStructuredStep(exp, device)
+        leaves, lr = runner.leaves, args.learning_rate
+        _, d, f, value = runner.step(leaves, lr)
+        d_theta = common.leaves_to_theta(exp, [g.cpu().numpy() for g in d])
+        tol = common.default_tol(exp, args.tol)
+        result["agreement"] = common.compare(exp, d_theta, f.cpu().numpy(), float(value), tol)
+        del d, f
+        if result["agreement"]["pass"]:
+            timing = (min(args.warmup, 1), args.repeats, args.max_seconds)
+            seconds = {
+                "step": common.time_call(
+                    lambda: runner.step(leaves, lr),
+                    sync,
+                    max(args.warmup - 1, 0),
+                    args.repeats,
+                    args.max_seconds,
+                )
+            }
+            if not args.no_stages:
+                _, _, big_m, u, _ = runner.forward(leaves)
+                seconds["forward"] = common.time_call(lambda: runner.forward(leaves), sync, *timing)
+                seconds["gram"] = common.time_call(lambda: runner.gram(leaves), sync, *timing)
+                k = runner.gram(leaves)
+                seconds["solve"] = common.time_call(lambda: runner.solve(k, u), sync, *timing)
+                alpha = runner.solve(k, u)
+                del k
+                seconds["direction"] = common.time_call(
+                    lambda: runner.direction(leaves, big_m, alpha), sync, *timing
+                )
+            result["seconds"] = seconds
+    except torch.cuda.OutOfMemoryError as e:
+        result["out_of_memory"] = str(e).splitlines()[0]
+    except torch.linalg.LinAlgError as e:
+        result["error"] = "Cholesky failed: " + str(e).splitlines()[0]
+    return common.finish(result, args.out)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
