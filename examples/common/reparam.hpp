@@ -150,6 +150,46 @@ inline const ReparamRecord* closest_loss(const std::vector<ReparamRecord>& pairs
     return loss < lo * 0.99 || loss > hi * 1.01 ? nullptr : best;
 }
 
+/// The damped NGD direction on the parameter side, (A^T A / n + lambda I)^{-1} A^T u / n with
+/// A = diag(m) J (J n x p, m and u the 1 x n logistic factors), by a Cholesky factorization in
+/// double: the same d as the sample-side A^T (A A^T + n lambda I)^{-1} u, for n > p. Empty when
+/// the factorization fails (F + lambda I not positive definite in double).
+inline std::vector<double> primal_direction(const ngd::Matrix<double>& jac,
+                                            const ngd::Matrix<double>& m,
+                                            const ngd::Matrix<double>& u, double lambda) {
+    const std::int64_t n = jac.rows(), p = jac.cols();
+    std::vector<double> f(p * p, 0.0), d(p, 0.0);
+    for (std::int64_t a = 0; a < p; ++a) {
+        for (std::int64_t i = 0; i < n; ++i) d[a] += m[i] * jac(i, a) * u[i] / double(n);
+        for (std::int64_t b = 0; b <= a; ++b) {
+            double s = 0;
+            for (std::int64_t i = 0; i < n; ++i) s += m[i] * m[i] * jac(i, a) * jac(i, b);
+            f[a + b * p] = s / double(n) + (a == b ? lambda : 0.0);
+        }
+    }
+    // Cholesky F = L L^T in the lower triangle (column by column), then L y = g and L^T d = y.
+    for (std::int64_t j = 0; j < p; ++j) {
+        double djj = f[j + j * p];
+        for (std::int64_t k = 0; k < j; ++k) djj -= f[j + k * p] * f[j + k * p];
+        if (!(djj > 0)) return {};
+        f[j + j * p] = std::sqrt(djj);
+        for (std::int64_t i = j + 1; i < p; ++i) {
+            double s = f[i + j * p];
+            for (std::int64_t k = 0; k < j; ++k) s -= f[i + k * p] * f[j + k * p];
+            f[i + j * p] = s / f[j + j * p];
+        }
+    }
+    for (std::int64_t j = 0; j < p; ++j) {
+        for (std::int64_t k = 0; k < j; ++k) d[j] -= f[j + k * p] * d[k];
+        d[j] /= f[j + j * p];
+    }
+    for (std::int64_t j = p - 1; j >= 0; --j) {
+        for (std::int64_t k = j + 1; k < p; ++k) d[j] -= f[k + j * p] * d[k];
+        d[j] /= f[j + j * p];
+    }
+    return d;
+}
+
 /// Trains `run.model` on the logistic loss from w = 0 (linear: w = 0; diagonal: u = v =
 /// init_scale). gd: theta -= lr J^T e / n with e_i = dl/df_i. ngd: theta -= lr d with
 /// d = A^T (A A^T + n lambda I)^{-1} u, A = M J, M and u the library's logistic factors
@@ -228,29 +268,51 @@ inline ReparamResult run_reparam(ngd::Context& ctx, const SparseLabels& data,
                     for (std::int64_t i = 0; i < n; ++i) dir[c] += jac(i, c) * e[i] / double(n);
                 }
             } else {
-                const ngd::Matrix<double> j_ctx = ngd::to_context(ctx, jac.const_view());
+                const ngd::Matrix<double> m = ngd::to_host(ctx, lf.factor.const_view());
                 const ngd::Matrix<double> u = ngd::to_host(ctx, lf.residual.const_view());
-                ngd::Matrix<double> u_col(n, 1);
-                for (std::int64_t i = 0; i < n; ++i) u_col[i] = u[i];
-                const ngd::Matrix<double> u_ctx = ngd::to_context(ctx, u_col.const_view());
-                // A A^T is singular (rank <= 2d < n): once its scale is large, n lambda falls
-                // below its rounding and Cholesky fails. Raise lambda x100 (at most 4 times), as
-                // the library's optimizer would, and count the step.
-                for (double lambda = run.damping, tries = 0;; lambda *= 100, ++tries) {
-                    try {
-                        const ngd::Matrix<double> d_ctx = ngd::direction_from_jacobian<double>(
-                            ctx, j_ctx.const_view(), u_ctx.const_view(), lambda,
-                            lf.factor.const_view());
-                        const ngd::Matrix<double> d_host = ngd::to_host(ctx, d_ctx.const_view());
-                        dir.assign(d_host.data(), d_host.data() + p);
-                        ladder_steps += tries > 0;
-                        break;
-                    } catch (const ngd::NotPositiveDefinite&) {
-                        if (tries == 4) throw;
+                if (n > p) {
+                    // With n > p the sample-side system A A^T + n lambda I has rank <= p < n:
+                    // at lambda = 1e-12 it is singular to working precision once A grows, and the
+                    // library's acceptance test rightly refuses its solution. The primal p x p
+                    // system (A^T A / n + lambda I) d = A^T u / n is the well-posed side here.
+                    // Raise lambda x100 (at most 4 times) when F + lambda I is not positive
+                    // definite in double, as the library's optimizer would, and count the step.
+                    for (double lambda = run.damping, tries = 0;; lambda *= 100, ++tries) {
+                        dir = primal_direction(jac, m, u, lambda);
+                        if (!dir.empty()) {
+                            ladder_steps += tries > 0;
+                            break;
+                        }
+                        if (tries == 4) {
+                            throw std::runtime_error(
+                                "F + lambda I is not positive definite up to lambda = " +
+                                std::to_string(lambda));
+                        }
+                    }
+                } else {
+                    const ngd::Matrix<double> j_ctx = ngd::to_context(ctx, jac.const_view());
+                    ngd::Matrix<double> u_col(n, 1);
+                    for (std::int64_t i = 0; i < n; ++i) u_col[i] = u[i];
+                    const ngd::Matrix<double> u_ctx = ngd::to_context(ctx, u_col.const_view());
+                    // Raise lambda x100 (at most 4 times) when the Cholesky factorization fails,
+                    // as the library's optimizer would, and count the step.
+                    for (double lambda = run.damping, tries = 0;; lambda *= 100, ++tries) {
+                        try {
+                            const ngd::Matrix<double> d_ctx = ngd::direction_from_jacobian<double>(
+                                ctx, j_ctx.const_view(), u_ctx.const_view(), lambda,
+                                lf.factor.const_view());
+                            const ngd::Matrix<double> d_host =
+                                ngd::to_host(ctx, d_ctx.const_view());
+                            dir.assign(d_host.data(), d_host.data() + p);
+                            ladder_steps += tries > 0;
+                            break;
+                        } catch (const ngd::NotPositiveDefinite&) {
+                            if (tries == 4) throw;
+                        }
                     }
                 }
             }
-        } catch (const ngd::Error& e) {
+        } catch (const std::exception& e) {
             result.error = "step " + std::to_string(step + 1) + ": " + e.what();
             break;
         }
