@@ -94,26 +94,44 @@ void bind_core(nb::module_& m) {
             "__init__",
             [](ngd::Layer* self, std::int64_t width, nb::handle activation, bool bias,
                bool trainable, nb::handle init, double init_scale) {
-                new (self) ngd::Layer{width,
-                                      enum_arg<ngd::Activation>(activation, "activation"),
-                                      bias,
-                                      trainable,
-                                      enum_arg<ngd::Init>(init, "init"),
-                                      init_scale};
+                new (self)
+                    ngd::Layer{width,
+                               enum_arg<ngd::Activation>(activation, "ngd.Layer", "activation"),
+                               bias,
+                               trainable,
+                               enum_arg<ngd::Init>(init, "ngd.Layer", "init"),
+                               init_scale};
             },
             nb::arg("width"), nb::arg("activation") = "relu", nb::arg("bias") = true,
             nb::arg("trainable") = true, nb::arg("init") = "gaussian", nb::arg("init_scale") = -1.0)
         .def_prop_ro("width", [](const ngd::Layer& l) { return l.n_out; })
         .def_rw("n_out", &ngd::Layer::n_out)
-        .def_rw("activation", &ngd::Layer::activation)
+        .def_prop_rw(
+            "activation", [](const ngd::Layer& l) { return l.activation; },
+            [](ngd::Layer& l, nb::handle a) {
+                l.activation = enum_arg<ngd::Activation>(a, "ngd.Layer", "activation");
+            })
         .def_rw("bias", &ngd::Layer::bias)
         .def_rw("trainable", &ngd::Layer::trainable)
-        .def_rw("init", &ngd::Layer::init)
+        .def_prop_rw(
+            "init", [](const ngd::Layer& l) { return l.init; },
+            [](ngd::Layer& l, nb::handle i) {
+                l.init = enum_arg<ngd::Init>(i, "ngd.Layer", "init");
+            })
         .def_rw("init_scale", &ngd::Layer::init_scale)
         .def("__repr__", [](const ngd::Layer& l) {
-            return "ngd.Layer(" + std::to_string(l.n_out) + ", activation='" +
-                   ngd::to_string(l.activation) + "', bias=" + (l.bias ? "True" : "False") +
-                   ", trainable=" + (l.trainable ? "True" : "False") + ")";
+            std::string r = "ngd.Layer(" + std::to_string(l.n_out) + ", activation='" +
+                            ngd::to_string(l.activation) +
+                            "', bias=" + (l.bias ? "True" : "False") +
+                            ", trainable=" + (l.trainable ? "True" : "False");
+            const ngd::Layer defaults{};
+            if (l.init != defaults.init) {
+                r += ", init='" + nb::cast<std::string>(nb::cast(l.init).attr("name")) + "'";
+            }
+            if (l.init_scale != defaults.init_scale) {
+                r += ", init_scale=" + nb::cast<std::string>(nb::repr(nb::float_(l.init_scale)));
+            }
+            return r + ")";
         });
 
     nb::class_<ngd::Mlp>(m, "Mlp", "A multilayer perceptron spec; parameters live in theta.")
@@ -121,10 +139,10 @@ void bind_core(nb::module_& m) {
             "__init__",
             [](ngd::Mlp* self, std::int64_t n_inputs, std::vector<ngd::Layer> layers,
                nb::handle parameterization, double output_scale) {
-                new (self)
-                    ngd::Mlp(n_inputs, std::move(layers),
-                             enum_arg<ngd::Parameterization>(parameterization, "parameterization"),
-                             output_scale);
+                new (self) ngd::Mlp(n_inputs, std::move(layers),
+                                    enum_arg<ngd::Parameterization>(parameterization, "ngd.Mlp",
+                                                                    "parameterization"),
+                                    output_scale);
             },
             nb::arg("n_inputs"), nb::arg("layers"), nb::arg("parameterization") = "standard",
             nb::arg("output_scale") = 1.0)

@@ -128,3 +128,23 @@ def test_bad_options_and_read_only_theta(ctx):
                                    "squared")
     with pytest.raises(ngd.InvalidArgument, match="float32 or float64"):
         ngd.forward(ctx, m, m.init().astype(np.float16), batch(3, 5))
+
+
+def test_bad_enum_names_name_the_function_and_the_choices(ctx):
+    m = small_mlp()
+    x, y = batch(3, 5), targets("squared", 3, 3)
+    cases = [
+        (lambda: ngd.gram(ctx, m, m.init(), x, mode="dense"), "ngd.gram: argument 'mode'",
+         "structured, explicit_jacobian"),
+        (lambda: ngd.direction(ctx, m, m.init(), x, y, "squared", 0.1, form="lu"),
+         "ngd.direction: argument 'form'", "automatic, factor, natural_residual"),
+        (lambda: ngd.NaturalGradient().step(ctx, m, m.init(), x, y, "l1"),
+         "ngd.NaturalGradient.step: argument 'loss'", "squared, logistic"),
+        (lambda: ngd.NaturalGradient(rule="adam"), "ngd.NaturalGradient: argument 'rule'",
+         "nielsen, martens"),
+        (lambda: ngd.Layer(3, init="ones"), "ngd.Layer: argument 'init'", "gaussian, sign, zero"),
+    ]
+    for call, where, names in cases:
+        with pytest.raises(ValueError, match=where) as e:
+            call()
+        assert isinstance(e.value, ngd.InvalidArgument) and names in str(e.value)
