@@ -43,3 +43,18 @@ def test_jax_cpu_arrays():
     np.testing.assert_array_equal(np.asarray(g), ngd.gradient(ctx, m, theta, x, y, "squared"))
     with pytest.raises(ngd.InvalidArgument, match="immutable"):
         ngd.GradientDescent().step(ctx, m, jnp.asarray(theta), x, y, "squared")
+
+
+def test_torch_arguments_of_a_dtype_numpy_lacks_are_converted():
+    torch = pytest.importorskip("torch")
+    ctx = ngd.Context.reference()
+    m = small_mlp()
+    theta = m.init(seed=3, dtype=np.float32)
+    x, y = batch(5, 5), targets("squared", 5, 3)
+    xb, yb = torch.tensor(x).bfloat16(), torch.tensor(y).bfloat16()
+    expected = ngd.loss(ctx, m, theta, xb.float().numpy(), yb.float().numpy(), "squared")
+    assert ngd.loss(ctx, m, torch.tensor(theta), xb, yb, "squared") == expected
+    t = torch.tensor(theta)
+    ngd.GradientDescent().step(ctx, m, t, xb, yb, "squared")
+    ngd.GradientDescent().step(ctx, m, theta, xb.float().numpy(), yb.float().numpy(), "squared")
+    np.testing.assert_array_equal(t.numpy(), theta)

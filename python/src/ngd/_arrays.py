@@ -72,10 +72,17 @@ def _layout_ok(a: np.ndarray, order: str) -> bool:
     return inner_ok and outer_ok
 
 
-def _host_array(a) -> np.ndarray:
+def _host_array(a, dtype=None) -> np.ndarray:
+    """A host array as NumPy, without a copy where it can. A PyTorch tensor of another dtype than
+    `dtype` is converted by PyTorch first: NumPy has no bfloat16 (or float8) to view it as."""
     fw = _framework(a)
     if fw == "torch":
-        return a.detach().numpy()
+        t = a.detach()
+        if dtype is not None and str(t.dtype) != "torch." + dtype.name:
+            import torch
+
+            t = t.to(getattr(torch, dtype.name))
+        return t.numpy()
     return np.asarray(a)
 
 
@@ -132,7 +139,7 @@ class Call:
         fw = _framework(a)
         if _is_cuda(a, fw):
             return self._cuda_array(a, fw, name, order)
-        h = _host_array(a)
+        h = _host_array(a, self.dtype)
         if h.dtype != self.dtype:
             h = h.astype(self.dtype)
         if not _layout_ok(h, order):
