@@ -125,11 +125,18 @@ def direction_from_jacobian(ctx, jacobian, residual, damping, factor=None, *, st
     """Bring your own Jacobian: d = A^T (A A^T + n lambda I)^{-1} u with A = M^T J, shape (p,).
 
     jacobian: (N, p), sample-major rows (Fortran order is used as is; C order is copied).
-    residual: u, (N,). factor: None (M = I, one output per sample, as for squared loss) or M as
+    residual: u, (N,), or (n, k) with one sample per row as loss_factors returns it (read in
+    sample-major order). factor: None (M = I, one output per sample, as for squared loss) or M as
     (n, k, k) with factor[i] = M_i, so that F = J^T blockdiag(M M^T) J / n and
     grad L = J^T blockdiag(M) u / n."""
     c = _Call(ctx, "ngd.direction_from_jacobian", stream)
     j = c.key(jacobian, "jacobian")
+    if not hasattr(residual, "ndim"):
+        import numpy as np
+
+        residual = np.asarray(residual)
+    if residual.ndim == 2:
+        residual = residual.reshape(-1)  # (n, k) sample-major -> u (N,); a view when C-ordered
     u = c.matrix(residual, "residual")
     m = None
     if factor is not None:

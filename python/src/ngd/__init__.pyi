@@ -306,8 +306,9 @@ def direction_from_jacobian(ctx: Context, jacobian: ArrayLike, residual: ArrayLi
                             damping: float, factor: ArrayLike | None = None, *,
                             stream: int | None = None) -> Array:
     """Bring your own Jacobian: d = A^T (A A^T + n lambda I)^{-1} u, A = M^T J, (p,).
-    jacobian (N, p) sample-major rows (Fortran order used as is, C order copied); residual u (N,);
-    factor None (M = I) or (n, k, k) with factor[i] = M_i."""
+    jacobian (N, p) sample-major rows (Fortran order used as is, C order copied); residual u (N,)
+    or (n, k) one sample per row (as loss_factors returns it); factor None (M = I) or (n, k, k)
+    with factor[i] = M_i."""
 
 @dataclass
 class LossFactors:
