@@ -164,19 +164,13 @@ class Call:
                 t = t.t().contiguous().t()
             elif not t.is_contiguous() and not (t.ndim == 2 and order == "C" and t.stride(1) == 1):
                 t = t.contiguous()
-            self.streams.add(
-                self.stream
-                if self.stream is not None
-                else torch.cuda.current_stream(t.device).cuda_stream
-            )
+            self._add_stream(t, fw)
             return t
         if fw == "cupy":
             import cupy
 
             c = cupy.asarray(a, dtype=self.dtype, order=order if a.ndim == 2 else "C")
-            self.streams.add(
-                self.stream if self.stream is not None else cupy.cuda.get_current_stream().ptr
-            )
+            self._add_stream(c, fw)
             return c
         # JAX: its DLPack export is row-major and complete once the array is ready.
         if order == "F" and a.ndim == 2 and min(a.shape) > 1:
@@ -184,6 +178,11 @@ class Call:
         a = a.astype(self.dtype)
         a.block_until_ready()
         return a
+
+    def _add_stream(self, a, fw: str):
+        """Records the stream that ngd waits for before it reads (or writes) the CUDA array `a`:
+        stream=, else its framework's current stream."""
+        self.streams.add(self.stream if self.stream is not None else _current_stream(a, fw))
 
     def writable_theta(self, theta, name: str = "theta"):
         """theta for a step: updated in place, never copied (staged to the device and back for a
@@ -195,9 +194,13 @@ class Call:
                 "pass a NumPy array (numpy.array(theta))")
         self._set_key(theta, name)
         if self.like_cuda:
+            if not self.cuda_ctx or _cuda_device(theta, fw) != self.ctx.device:
+                raise self._error(
+                    name, theta, f"is a CUDA array; the context is {self.ctx.description}")
             t = theta.detach() if fw == "torch" else theta
             if not (t.is_contiguous() if fw == "torch" else t.flags.c_contiguous):
                 raise self._error(name, theta, "must be contiguous (a step updates it in place)")
+            self._add_stream(t, fw)  # work queued on it must be done before the step reads it
             return t
         h = _host_array(theta)
         if h.ndim != 1 or not _layout_ok(h, "F") or not h.flags.writeable:
@@ -220,6 +223,17 @@ class Call:
             if not self.like_cuda:
                 r = _ngd.copy_to(self.ctx, r, _ngd.MemorySpace.host)
         return _to_framework(r, self.like, self.like_cuda)
+
+
+def _current_stream(a, fw: str) -> int:
+    """The current stream of the framework of the CUDA array `a`, as an integer (cudaStream_t)."""
+    if fw == "torch":
+        import torch
+
+        return torch.cuda.current_stream(a.device).cuda_stream
+    import cupy
+
+    return cupy.cuda.get_current_stream().ptr
 
 
 def _to_framework(r, fw: str, cuda: bool):
