@@ -58,3 +58,14 @@ def test_torch_arguments_of_a_dtype_numpy_lacks_are_converted():
     ngd.GradientDescent().step(ctx, m, t, xb, yb, "squared")
     ngd.GradientDescent().step(ctx, m, theta, xb.float().numpy(), yb.float().numpy(), "squared")
     np.testing.assert_array_equal(t.numpy(), theta)
+
+
+def test_errors_about_tensors_give_plain_shapes():
+    torch = pytest.importorskip("torch")
+    ctx = ngd.Context.reference()
+    m = small_mlp()
+    theta = torch.tensor(m.init()).bfloat16()
+    with pytest.raises(ngd.InvalidArgument) as e:
+        ngd.forward(ctx, m, theta, batch(3, 5))
+    expected = f"ngd.forward: argument 'theta' (shape ({m.n_params},)): must be float32 or float64"
+    assert expected in str(e.value)

@@ -102,6 +102,7 @@ class Call:
 
     def _error(self, name, a, what):
         shape = getattr(a, "shape", None)
+        shape = None if shape is None else tuple(int(s) for s in shape)  # not torch.Size([3])
         return _ngd.InvalidArgument(f"{self.fn}: argument '{name}' (shape {shape}): {what}")
 
     # -- inputs --------------------------------------------------------------------------------
