@@ -160,7 +160,8 @@ class Rung(enum.Enum):
 class Context:
     """Where the stages run: the float64-accumulating reference, the cpu backend (BLAS, LAPACK,
     OpenMP) or a CUDA device. NumPy arrays and CPU tensors run on the CPU contexts; CUDA tensors
-    on the CUDA context of their device."""
+    on the CUDA context of their device. ngd releases the GIL while it computes; a context serves
+    one call at a time (threads that run ngd concurrently each need their own)."""
 
     @staticmethod
     def reference() -> Context:
