@@ -173,8 +173,14 @@ void bind_core(nb::module_& m) {
         .def(
             "init",
             [](const ngd::Mlp& model, std::uint64_t seed, nb::handle dtype) {
-                nb::object name = nb::module_::import_("numpy").attr("dtype")(dtype).attr("name");
-                const std::string n = nb::cast<std::string>(name);
+                // A PyTorch dtype (torch.float32) by its name: NumPy cannot interpret it.
+                std::string n = nb::cast<std::string>(nb::str(dtype));
+                if (n.rfind("torch.", 0) == 0) {
+                    n = n.substr(6);
+                } else {
+                    nb::object np_dtype = nb::module_::import_("numpy").attr("dtype");
+                    n = nb::cast<std::string>(np_dtype(dtype).attr("name"));
+                }
                 if (n == "float64") return init_theta<double>(model, seed);
                 if (n == "float32") return init_theta<float>(model, seed);
                 throw ngd::InvalidArgument(

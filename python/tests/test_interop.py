@@ -69,3 +69,13 @@ def test_errors_about_tensors_give_plain_shapes():
         ngd.forward(ctx, m, theta, batch(3, 5))
     expected = f"ngd.forward: argument 'theta' (shape ({m.n_params},)): must be float32 or float64"
     assert expected in str(e.value)
+
+
+def test_init_takes_a_torch_dtype():
+    torch = pytest.importorskip("torch")
+    m = small_mlp()
+    np.testing.assert_array_equal(m.init(seed=2, dtype=torch.float32),
+                                  m.init(seed=2, dtype=np.float32))
+    assert m.init(dtype=torch.float64).dtype == np.float64
+    with pytest.raises(ngd.InvalidArgument, match="ngd.Mlp.init: argument 'dtype'.*bfloat16"):
+        m.init(dtype=torch.bfloat16)

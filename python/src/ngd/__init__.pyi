@@ -253,7 +253,8 @@ class Mlp:
     def describe(self) -> str: ...
     def init(self, seed: int = 0, dtype: Any = "float64") -> np.ndarray:
         """theta drawn from each layer's Init with a fixed seed (the same on every platform): a
-        writable 1-D NumPy array of n_params entries, float64 or float32."""
+        writable 1-D NumPy array of n_params entries, float64 or float32 (dtype: anything
+        numpy.dtype takes, or torch.float32 / torch.float64)."""
 
 def two_layer_relu(d: int, m: int, init_std: float = 1.0) -> Mlp:
     """Zhang et al.: f(x) = m^{-1/2} sum_r a_r relu(w_r . x), a_r = +-1 fixed; only W trained."""
