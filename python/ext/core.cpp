@@ -72,12 +72,24 @@ void bind_core(nb::module_& m) {
         .value("pseudo_inverse", ngd::Rung::pseudo_inverse);
 
     nb::class_<ngd::Context>(m, "Context", "Where the stages run: reference, cpu or CUDA.")
-        .def_static("reference", &ngd::Context::reference)
-        .def_static("cpu", &ngd::Context::cpu, nb::arg("n_threads") = 0)
-        .def_static("cuda", &ngd::Context::cuda, nb::arg("device") = 0)
-        .def_static("best", &ngd::Context::best)
-        .def_static("cuda_available", &ngd::Context::cuda_available)
-        .def_static("cpu_available", &ngd::Context::cpu_available)
+        .def_static(
+            "reference", &ngd::Context::reference,
+            "The CPU reference backend: plain loops, float64 accumulation. Always available.")
+        .def_static(
+            "cpu", &ngd::Context::cpu, nb::arg("n_threads") = 0,
+            "The fast CPU backend (BLAS, LAPACK, OpenMP) with n_threads threads (0: OpenMP's "
+            "default). "
+            "Raises NotCompiled in a build without BLAS/LAPACK, InvalidArgument for n_threads < 0.")
+        .def_static("cuda", &ngd::Context::cuda, nb::arg("device") = 0,
+                    "The CUDA backend on `device`. Raises NotCompiled in a build without CUDA, "
+                    "DeviceUnavailable when no usable device (or driver) is present.")
+        .def_static("best", &ngd::Context::best,
+                    "CUDA device 0 when usable, else the cpu backend when compiled, else the "
+                    "reference one.")
+        .def_static("cuda_available", &ngd::Context::cuda_available,
+                    "True when this build has CUDA and a device can be used.")
+        .def_static("cpu_available", &ngd::Context::cpu_available,
+                    "True when this build has the cpu backend (BLAS and LAPACK were found).")
         .def_prop_ro("backend", &ngd::Context::backend)
         .def_prop_ro("memory_space", &ngd::Context::memory_space)
         .def_prop_ro("device", &ngd::Context::device)
@@ -85,7 +97,8 @@ void bind_core(nb::module_& m) {
         .def_prop_ro("description", &ngd::Context::description)
         .def_prop_rw("memory_budget", &ngd::Context::memory_budget,
                      &ngd::Context::set_memory_budget)
-        .def("synchronize", &ngd::Context::synchronize, nb::call_guard<nb::gil_scoped_release>())
+        .def("synchronize", &ngd::Context::synchronize, nb::call_guard<nb::gil_scoped_release>(),
+             "Waits until all work queued on this context is done.")
         .def("__repr__",
              [](const ngd::Context& c) { return "ngd.Context(" + c.description() + ")"; });
 
@@ -103,7 +116,10 @@ void bind_core(nb::module_& m) {
                                init_scale};
             },
             nb::arg("width"), nb::arg("activation") = "relu", nb::arg("bias") = true,
-            nb::arg("trainable") = true, nb::arg("init") = "gaussian", nb::arg("init_scale") = -1.0)
+            nb::arg("trainable") = true, nb::arg("init") = "gaussian", nb::arg("init_scale") = -1.0,
+            "width: n_out. init_scale < 0: 1/sqrt(n_in) (standard) or 1 (NTK); biases start at "
+            "zero. A "
+            "frozen layer (trainable=False) keeps its entries in theta with zero Jacobian columns.")
         .def_prop_ro("width", [](const ngd::Layer& l) { return l.n_out; })
         .def_rw("n_out", &ngd::Layer::n_out)
         .def_prop_rw(
@@ -145,9 +161,15 @@ void bind_core(nb::module_& m) {
                                     output_scale);
             },
             nb::arg("n_inputs"), nb::arg("layers"), nb::arg("parameterization") = "standard",
-            nb::arg("output_scale") = 1.0)
+            nb::arg("output_scale") = 1.0,
+            "Raises InvalidArgument for n_inputs < 1, no layers, a layer with n_out < 1 or a "
+            "non-finite "
+            "or non-positive output_scale.")
         .def("select_output_row", &ngd::Mlp::select_output_row, nb::arg("on") = true,
-             nb::rv_policy::reference_internal)
+             nb::rv_policy::reference_internal,
+             "Matrix-factorization mode: the last layer has d outputs, the model one, and each "
+             "sample "
+             "names which row of the last layer is its output (output_rows). Returns the model.")
         .def_prop_ro("selects_output_row", &ngd::Mlp::selects_output_row)
         .def_prop_ro("n_inputs", &ngd::Mlp::n_inputs)
         .def_prop_ro("n_outputs", &ngd::Mlp::n_outputs)
@@ -157,19 +179,25 @@ void bind_core(nb::module_& m) {
         .def_prop_ro("n_trainable_params", &ngd::Mlp::n_trainable_params)
         .def_prop_ro("output_scale", &ngd::Mlp::output_scale)
         .def_prop_ro("parameterization", &ngd::Mlp::parameterization)
-        .def_prop_ro("layers",
-                     [](const ngd::Mlp& model) {
-                         std::vector<ngd::Layer> layers;
-                         for (std::int64_t l = 0; l < model.n_layers(); ++l) {
-                             layers.push_back(model.layer(l));
-                         }
-                         return layers;
-                     })
-        .def("fan_in", &ngd::Mlp::fan_in, nb::arg("layer"))
-        .def("weight_offset", &ngd::Mlp::weight_offset, nb::arg("layer"))
-        .def("bias_offset", &ngd::Mlp::bias_offset, nb::arg("layer"))
-        .def("weight_multiplier", &ngd::Mlp::weight_multiplier, nb::arg("layer"))
-        .def("describe", &ngd::Mlp::describe)
+        .def_prop_ro(
+            "layers",
+            [](const ngd::Mlp& model) {
+                std::vector<ngd::Layer> layers;
+                for (std::int64_t l = 0; l < model.n_layers(); ++l) {
+                    layers.push_back(model.layer(l));
+                }
+                return layers;
+            },
+            "Copies of the layers (a model does not change: build a new Mlp).")
+        .def("fan_in", &ngd::Mlp::fan_in, nb::arg("layer"), "n_in of `layer` (0-based).")
+        .def("weight_offset", &ngd::Mlp::weight_offset, nb::arg("layer"),
+             "Where W_l starts in theta (n_out x n_in, column-major).")
+        .def("bias_offset", &ngd::Mlp::bias_offset, nb::arg("layer"),
+             "Where b_l starts in theta; -1 without a bias.")
+        .def("weight_multiplier", &ngd::Mlp::weight_multiplier, nb::arg("layer"),
+             "1 (standard) or 1/sqrt(n_in) (NTK): z = multiplier W a + b.")
+        .def("describe", &ngd::Mlp::describe,
+             "One line: \"784-1024(relu)-10(identity), standard, 814090 params\".")
         .def(
             "init",
             [](const ngd::Mlp& model, std::uint64_t seed, nb::handle dtype) {
@@ -188,15 +216,25 @@ void bind_core(nb::module_& m) {
                     "float64, got " +
                     n);
             },
-            nb::arg("seed") = 0, nb::arg("dtype") = "float64")
+            nb::arg("seed") = 0, nb::arg("dtype") = "float64",
+            "theta drawn from each layer's Init with a fixed seed (the same on every platform): a "
+            "writable 1-D NumPy array of n_params entries, float64 or float32 (dtype: anything "
+            "numpy.dtype takes, or torch.float32 / torch.float64).")
         .def("__repr__", [](const ngd::Mlp& model) { return "ngd.Mlp(" + model.describe() + ")"; });
 
     m.def("two_layer_relu", &ngd::two_layer_relu, nb::arg("d"), nb::arg("m"),
-          nb::arg("init_std") = 1.0);
+          nb::arg("init_std") = 1.0,
+          "Zhang et al.: f(x) = m^{-1/2} sum_r a_r relu(w_r . x), w_r ~ N(0, init_std^2 I), a_r = "
+          "+-1 "
+          "fixed; only W (m x d) is trained.");
     m.def("deep_linear", &ngd::deep_linear, nb::arg("d"), nb::arg("width"), nb::arg("depth"),
-          nb::arg("n_out") = 1, nb::arg("init_scale") = -1.0);
+          nb::arg("n_out") = 1, nb::arg("init_scale") = -1.0,
+          "W_depth ... W_1 x: identity activations, no biases, widths d -> width -> ... -> n_out.");
     m.def("matrix_factorization", &ngd::matrix_factorization, nb::arg("d"), nb::arg("depth"),
-          nb::arg("init_scale") = 0.1);
+          nb::arg("init_scale") = 0.1,
+          "Deep matrix factorization W = W_depth ... W_1 (d x d): a sample is an observed entry "
+          "(i, j), "
+          "input e_j (one-hot), output row i (output_rows).");
 }
 
 }  // namespace ngd_python
