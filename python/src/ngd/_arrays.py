@@ -22,6 +22,8 @@ results, so they are complete on any stream.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from . import _ngd
@@ -254,3 +256,31 @@ def _to_framework(r, fw: str, cuda: bool):
         return jax.dlpack.from_dlpack(r)
     except Exception:  # e.g. a Fortran-ordered J: JAX copies it
         return jax.numpy.asarray(np.asarray(r) if not cuda else r)
+
+
+# The C++ messages speak of ngd's column-major shapes and argument names; the Python arrays that
+# hold one sample per row are their transposes.
+_CPP_ARGUMENTS = {
+    "inputs": "x, and x of shape (n, d) is d x n",
+    "targets": "y, and y of shape (n, k) or (n,) is k x n",
+    "outputs": "outputs, and outputs of shape (n, k) is k x n",
+    "output_rows": "output_rows, and output_rows of shape (n,) is 1 x n",
+}
+
+
+def python_terms(fn):
+    """Adds to an InvalidArgument from C++ about x, y, outputs or output_rows what its names and
+    shapes are in Python terms."""
+
+    @functools.wraps(fn)
+    def call(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except _ngd.InvalidArgument as e:
+            msg = str(e)
+            notes = [f"'{c}' is {p}" for c, p in _CPP_ARGUMENTS.items() if f"argument '{c}'" in msg]
+            if not msg.startswith("ngd::") or not notes:
+                raise
+            raise _ngd.InvalidArgument(f"{msg} (in Python terms: {'; '.join(notes)})") from None
+
+    return call
