@@ -164,3 +164,15 @@ def test_a_cuda_theta_of_a_step_waits_for_the_callers_stream(monkeypatch):
     assert c.streams == {77}
     with pytest.raises(ngd.InvalidArgument, match="'theta'.*CUDA array; the context is reference"):
         Call(ngd.Context.reference(), "ngd.NaturalGradient.step").writable_theta(theta)
+
+
+def test_stream_takes_torch_and_cupy_stream_objects(monkeypatch):
+    monkeypatch.setattr("ngd._arrays._current_stream", lambda a, fw: 1234)
+    cuda = types.SimpleNamespace(backend=ngd.Backend.cuda, device=0, description="CUDA device 0")
+    for stream in (types.SimpleNamespace(cuda_stream=55), types.SimpleNamespace(ptr=55), 55):
+        c = Call(cuda, "test", stream=stream)
+        c.writable_theta(_FakeCudaTensor())
+        assert c.streams == {55}
+    with pytest.raises(ngd.InvalidArgument, match="'stream'.*torch.cuda.Stream"):
+        ngd.forward(ngd.Context.reference(), small_mlp(), np.zeros(3), np.zeros((2, 5)),
+                    stream="default")

@@ -95,7 +95,7 @@ class Call:
         self.ctx = ctx
         self.fn = fn
         self.cuda_ctx = ctx.backend == _ngd.Backend.cuda
-        self.stream = stream
+        self.stream = _stream_handle(stream)
         self.dtype = None  # numpy dtype of the call
         self.like = "numpy"  # framework of the results
         self.like_cuda = False
@@ -226,6 +226,19 @@ class Call:
             if not self.like_cuda:
                 r = _ngd.copy_to(self.ctx, r, _ngd.MemorySpace.host)
         return _to_framework(r, self.like, self.like_cuda)
+
+
+def _stream_handle(stream):
+    """stream= as an integer cudaStream_t: an int, a torch.cuda.Stream (.cuda_stream) or a
+    cupy.cuda.Stream (.ptr)."""
+    if stream is None or isinstance(stream, int):
+        return stream
+    for attr in ("cuda_stream", "ptr"):
+        if hasattr(stream, attr):
+            return int(getattr(stream, attr))
+    raise _ngd.InvalidArgument(
+        f"argument 'stream': expected an int (cudaStream_t), a torch.cuda.Stream or a "
+        f"cupy.cuda.Stream, got {type(stream).__name__}")
 
 
 def _current_stream(a, fw: str) -> int:
