@@ -209,10 +209,16 @@ class Layer:
     @property
     def width(self) -> int: ...
     n_out: int
-    activation: Activation
+    @property
+    def activation(self) -> Activation: ...
+    @activation.setter
+    def activation(self, value: Activation | str) -> None: ...
     bias: bool
     trainable: bool
-    init: Init
+    @property
+    def init(self) -> Init: ...
+    @init.setter
+    def init(self, value: Init | str) -> None: ...
     init_scale: float
 
 class Mlp:
