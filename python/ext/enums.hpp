@@ -1,5 +1,6 @@
 // Enum arguments: every function that takes one of ngd's enums also takes its lowercase name as a
-// string ("relu", "softmax_cross_entropy"); anything else is InvalidArgument listing the names.
+// string ("relu", "softmax_cross_entropy"); anything else is InvalidArgument naming the function
+// and the argument and listing the names.
 #pragma once
 
 #include <nanobind/nanobind.h>
@@ -12,9 +13,10 @@ namespace ngd_python {
 
 namespace nb = nanobind;
 
-/// `value` as E: an E, or the name of one of its members (case-insensitive).
+/// `value` as E: an E, or the name of one of its members (case-insensitive). `fn` and `name` (the
+/// function and the argument) go into the message of the InvalidArgument for anything else.
 template <class E>
-E enum_arg(nb::handle value, const char* name) {
+E enum_arg(nb::handle value, const char* fn, const char* name) {
     if (nb::isinstance<E>(value)) return nb::cast<E>(value);
     nb::handle type = nb::type<E>();
     if (nb::isinstance<nb::str>(value)) {
@@ -25,8 +27,8 @@ E enum_arg(nb::handle value, const char* name) {
     const std::string type_name = nb::cast<std::string>(type.attr("__name__"));
     const std::string names =
         nb::cast<std::string>(nb::str(", ").attr("join")(type.attr("__members__")));
-    throw ngd::InvalidArgument("argument '" + std::string(name) + "': expected ngd." + type_name +
-                               " or one of the strings " + names + ", got " +
+    throw ngd::InvalidArgument(std::string(fn) + ": argument '" + name + "': expected ngd." +
+                               type_name + " or one of the strings " + names + ", got " +
                                nb::cast<std::string>(nb::repr(value)));
 }
 

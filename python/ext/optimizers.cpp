@@ -57,7 +57,7 @@ struct Both {
     ngd::StepReport step(ngd::Context& c, const ngd::Mlp& model, const Output& theta,
                          const Input& x, const Input& y, nb::handle l,
                          const std::optional<Input>& rows, const char* fn) {
-        const auto ls = enum_arg<ngd::Loss>(l, "loss");
+        const auto ls = enum_arg<ngd::Loss>(l, fn, "loss");
         last_double = is_double(fn, "theta", Input(theta));
         return last_double ? run(f64, c, model, theta, x, y, ls, rows, fn)
                            : run(f32, c, model, theta, x, y, ls, rows, fn);
@@ -75,6 +75,9 @@ struct Both {
     }
 };
 
+// A double as Python writes it (1e-08, not std::to_string's 0.000000).
+std::string num(double v) { return nb::cast<std::string>(nb::repr(nb::float_(v))); }
+
 using NaturalGradientBoth = Both<ngd::NaturalGradient>;
 using GradientDescentBoth = Both<ngd::GradientDescent>;
 
@@ -87,7 +90,12 @@ void bind_optimizers(nb::module_& m) {
         .def_ro("gram", &R::Seconds::gram)
         .def_ro("solve", &R::Seconds::solve)
         .def_ro("direction", &R::Seconds::direction)
-        .def_ro("total", &R::Seconds::total);
+        .def_ro("total", &R::Seconds::total)
+        .def("__repr__", [](const R::Seconds& t) {
+            return "ngd.StepSeconds(forward=" + num(t.forward) + ", gram=" + num(t.gram) +
+                   ", solve=" + num(t.solve) + ", direction=" + num(t.direction) +
+                   ", total=" + num(t.total) + ")";
+        });
     nb::class_<R>(m, "StepReport", "What one step did (include/ngd/optimizer.hpp).")
         .def_ro("loss_before", &R::loss_before)
         .def_ro("loss_after", &R::loss_after)
@@ -111,11 +119,12 @@ void bind_optimizers(nb::module_& m) {
         .def_ro("output_change", &R::output_change)
         .def_ro("seconds", &R::seconds)
         .def("__repr__", [](const R& r) {
-            return "ngd.StepReport(loss_before=" + std::to_string(r.loss_before) +
-                   ", loss_after=" + std::to_string(r.loss_after) +
-                   ", accepted=" + (r.accepted ? "True" : "False") +
-                   ", damping=" + std::to_string(r.damping) + ", rung='" + ngd::to_string(r.rung) +
-                   "')";
+            return "ngd.StepReport(loss_before=" + num(r.loss_before) +
+                   ", loss_after=" + num(r.loss_after) +
+                   ", accepted=" + (r.accepted ? "True" : "False") + ", damping=" + num(r.damping) +
+                   ", rung='" + ngd::to_string(r.rung) +
+                   "', solve_residual=" + num(r.solve_residual) +
+                   ", learning_rate=" + num(r.learning_rate) + ")";
         });
 
     using O = ngd::NaturalGradient<double>::Options;
@@ -132,18 +141,19 @@ void bind_optimizers(nb::module_& m) {
                 O o;
                 o.learning_rate = learning_rate;
                 o.damping = damping;
-                o.policy = enum_arg<ngd::DampingPolicy>(policy, "policy");
-                o.gram_mode = enum_arg<ngd::GramMode>(gram_mode, "gram_mode");
-                o.form = enum_arg<ngd::SolveForm>(form, "form");
+                o.policy = enum_arg<ngd::DampingPolicy>(policy, "ngd.NaturalGradient", "policy");
+                o.gram_mode =
+                    enum_arg<ngd::GramMode>(gram_mode, "ngd.NaturalGradient", "gram_mode");
+                o.form = enum_arg<ngd::SolveForm>(form, "ngd.NaturalGradient", "form");
                 o.evaluate_after = evaluate_after;
                 o.time_stages = time_stages;
-                o.rule = enum_arg<ngd::DampingRule>(rule, "rule");
+                o.rule = enum_arg<ngd::DampingRule>(rule, "ngd.NaturalGradient", "rule");
                 o.damping_min = damping_min;
                 o.damping_max = damping_max;
                 o.max_rejections = max_rejections;
                 o.damping_raises = damping_raises;
                 o.raise_factor = raise_factor;
-                o.fallback = enum_arg<ngd::Fallback>(fallback, "fallback");
+                o.fallback = enum_arg<ngd::Fallback>(fallback, "ngd.NaturalGradient", "fallback");
                 o.max_solve_residual = max_solve_residual;
                 o.max_step_norm = max_step_norm;
                 o.max_output_change = max_output_change;

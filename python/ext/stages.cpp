@@ -201,7 +201,7 @@ nb::object copy_array(ngd::Context& c, const Input& a, ngd::MemorySpace to) {
     const char* fn = "ngd.copy_to";
     if (a.dtype() != nb::dtype<T>()) refuse(fn, "array", a, "unexpected dtype");
     const auto space = a.device_type() == nb::device::cpu::value ? ngd::MemorySpace::host
-                                                                   : ngd::MemorySpace::device;
+                                                                 : ngd::MemorySpace::device;
     const size_t nd = a.ndim();
     std::vector<size_t> shape(nd), axes;
     std::vector<std::int64_t> st(nd, 0);
@@ -253,7 +253,7 @@ void bind_stages(nb::module_& m) {
         "loss",
         [](ngd::Context& c, const ngd::Mlp& model, const Input& theta, const Input& x,
            const Input& y, nb::handle l, const Opt& rows) {
-            const auto ls = enum_arg<ngd::Loss>(l, "loss");
+            const auto ls = enum_arg<ngd::Loss>(l, "ngd.loss", "loss");
             return is_double("ngd.loss", "theta", theta)
                        ? loss<double>(c, model, theta, x, y, ls, rows)
                        : loss<float>(c, model, theta, x, y, ls, rows);
@@ -263,7 +263,7 @@ void bind_stages(nb::module_& m) {
         "gradient",
         [](ngd::Context& c, const ngd::Mlp& model, const Input& theta, const Input& x,
            const Input& y, nb::handle l, const Opt& rows) {
-            const auto ls = enum_arg<ngd::Loss>(l, "loss");
+            const auto ls = enum_arg<ngd::Loss>(l, "ngd.gradient", "loss");
             return is_double("ngd.gradient", "theta", theta)
                        ? gradient<double>(c, model, theta, x, y, ls, rows)
                        : gradient<float>(c, model, theta, x, y, ls, rows);
@@ -283,13 +283,13 @@ void bind_stages(nb::module_& m) {
         [](ngd::Context& c, const ngd::Mlp& model, const Input& theta, const Input& x, const Opt& y,
            nb::handle l, const Opt& rows, nb::handle mode) {
             std::optional<ngd::Loss> ls;
-            if (!l.is_none()) ls = enum_arg<ngd::Loss>(l, "loss");
+            if (!l.is_none()) ls = enum_arg<ngd::Loss>(l, "ngd.gram", "loss");
             if (ls.has_value() != y.has_value()) {
                 throw ngd::InvalidArgument(
                     "ngd.gram: pass both y and loss (the loss-weighted Gram A A^T) or neither "
                     "(G = J J^T)");
             }
-            const auto md = enum_arg<ngd::GramMode>(mode, "mode");
+            const auto md = enum_arg<ngd::GramMode>(mode, "ngd.gram", "mode");
             return is_double("ngd.gram", "theta", theta)
                        ? gram<double>(c, model, theta, x, y, ls, rows, md)
                        : gram<float>(c, model, theta, x, y, ls, rows, md);
@@ -308,9 +308,9 @@ void bind_stages(nb::module_& m) {
         [](ngd::Context& c, const ngd::Mlp& model, const Input& theta, const Input& x,
            const Input& y, nb::handle l, double damping, const Opt& rows, nb::handle mode,
            nb::handle form) {
-            const auto ls = enum_arg<ngd::Loss>(l, "loss");
-            const auto md = enum_arg<ngd::GramMode>(mode, "gram_mode");
-            const auto fm = enum_arg<ngd::SolveForm>(form, "form");
+            const auto ls = enum_arg<ngd::Loss>(l, "ngd.direction", "loss");
+            const auto md = enum_arg<ngd::GramMode>(mode, "ngd.direction", "gram_mode");
+            const auto fm = enum_arg<ngd::SolveForm>(form, "ngd.direction", "form");
             return is_double("ngd.direction", "theta", theta)
                        ? direction<double>(c, model, theta, x, y, ls, damping, rows, md, fm)
                        : direction<float>(c, model, theta, x, y, ls, damping, rows, md, fm);
@@ -328,7 +328,7 @@ void bind_stages(nb::module_& m) {
     m.def(
         "loss_factors",
         [](ngd::Context& c, nb::handle l, const Input& f, const Input& y) {
-            const auto ls = enum_arg<ngd::Loss>(l, "loss");
+            const auto ls = enum_arg<ngd::Loss>(l, "ngd.loss_factors", "loss");
             return is_double("ngd.loss_factors", "outputs", f) ? loss_factors<double>(c, ls, f, y)
                                                                : loss_factors<float>(c, ls, f, y);
         },

@@ -48,3 +48,21 @@ def test_torch_cuda_tensors_on_a_side_stream():
     assert r.accepted and rel_err(tt.cpu().numpy(), theta - d_ref) < 1e-8
     with pytest.raises(ngd.InvalidArgument, match="CUDA"):
         ngd.forward(ref, m, tt, xt)
+
+
+def test_torch_cuda_theta_with_host_data_waits_for_the_stream():
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("PyTorch sees no CUDA device")
+    ref, cuda = ngd.Context.reference(), ngd.Context.cuda(0)
+    m = small_mlp()
+    theta = m.init(seed=4)
+    x, y = batch(17, 5), targets("squared", 17, 3)
+    side = torch.cuda.Stream()
+    with torch.cuda.stream(side):
+        torch.cuda._sleep(50_000_000)  # keeps the stream busy while theta is written on it
+        tt = torch.tensor(theta, device="cuda") * 1.0
+        ngd.GradientDescent(learning_rate=0.1).step(cuda, m, tt, x, y, "squared")
+    torch.cuda.synchronize()
+    expected = theta - 0.1 * ngd.gradient(ref, m, theta, x, y, "squared")
+    assert rel_err(tt.cpu().numpy(), expected) < 1e-10

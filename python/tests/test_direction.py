@@ -74,3 +74,21 @@ def test_zhang_limit_fits_targets_in_one_step(ctx):
     jac = ngd.jacobian(ctx, m, theta, x)
     lin = ngd.forward(ctx, m, theta, x).reshape(-1) - jac @ d
     assert rel_err(lin, y.reshape(-1)) < 1e-8
+
+
+def test_direction_from_jacobian_takes_the_residual_as_loss_factors_gives_it(ctx):
+    m = small_mlp(widths=(6, 4))
+    theta = m.init(seed=1)
+    x, y = batch(5, 5), targets("softmax_cross_entropy", 5, 4)
+    lf = ngd.loss_factors(ctx, "softmax_cross_entropy", ngd.forward(ctx, m, theta, x), y)
+    jac = ngd.jacobian(ctx, m, theta, x)
+    ref = ngd.direction_from_jacobian(ctx, jac, lf.residual.reshape(-1), 1e-2, lf.factor)
+    assert lf.residual.shape == (5, 4)
+    for u in (lf.residual, np.asfortranarray(lf.residual), lf.residual.tolist()):
+        np.testing.assert_array_equal(
+            ngd.direction_from_jacobian(ctx, jac, u, 1e-2, lf.factor), ref)
+    # k = 1: (N, 1) is the same u as (N,).
+    j1 = ngd.jacobian(ctx, m, theta, x)[::4]
+    u1 = batch(5, 1, seed=4)
+    np.testing.assert_array_equal(ngd.direction_from_jacobian(ctx, j1, u1, 1e-2),
+                                  ngd.direction_from_jacobian(ctx, j1, u1.reshape(-1), 1e-2))

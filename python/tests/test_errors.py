@@ -128,3 +128,41 @@ def test_bad_options_and_read_only_theta(ctx):
                                    "squared")
     with pytest.raises(ngd.InvalidArgument, match="float32 or float64"):
         ngd.forward(ctx, m, m.init().astype(np.float16), batch(3, 5))
+
+
+def test_bad_enum_names_name_the_function_and_the_choices(ctx):
+    m = small_mlp()
+    x, y = batch(3, 5), targets("squared", 3, 3)
+    cases = [
+        (lambda: ngd.gram(ctx, m, m.init(), x, mode="dense"), "ngd.gram: argument 'mode'",
+         "structured, explicit_jacobian"),
+        (lambda: ngd.direction(ctx, m, m.init(), x, y, "squared", 0.1, form="lu"),
+         "ngd.direction: argument 'form'", "automatic, factor, natural_residual"),
+        (lambda: ngd.NaturalGradient().step(ctx, m, m.init(), x, y, "l1"),
+         "ngd.NaturalGradient.step: argument 'loss'", "squared, logistic"),
+        (lambda: ngd.NaturalGradient(rule="adam"), "ngd.NaturalGradient: argument 'rule'",
+         "nielsen, martens"),
+        (lambda: ngd.Layer(3, init="ones"), "ngd.Layer: argument 'init'", "gaussian, sign, zero"),
+    ]
+    for call, where, names in cases:
+        with pytest.raises(ValueError, match=where) as e:
+            call()
+        assert isinstance(e.value, ngd.InvalidArgument) and names in str(e.value)
+
+
+def test_shape_errors_from_cpp_say_what_they_mean_in_python_terms(ctx):
+    m = small_mlp()
+    theta = m.init()
+    x, y = batch(6, 5), targets("squared", 6, 3)
+    with pytest.raises(ngd.InvalidArgument, match=r"'inputs' must be 5 x 6 \(d x n\)") as e:
+        ngd.forward(ctx, m, theta, x[:, :4])
+    assert "'inputs' is x, and x of shape (n, d) is d x n" in str(e.value)
+    for call in (lambda: ngd.loss(ctx, m, theta, x, y[:, :2], "squared"),
+                 lambda: ngd.NaturalGradient().step(ctx, m, theta, x, y[:, :2], "squared"),
+                 lambda: ngd.loss_factors(ctx, "squared", y, y[:, :2])):
+        with pytest.raises(ValueError, match="got 2 x 6") as e:
+            call()
+        assert "'targets' is y, and y of shape (n, k) or (n,) is k x n" in str(e.value)
+    with pytest.raises(ngd.InvalidArgument) as e:  # column-major arguments: no note
+        ngd.damped_solve(ctx, np.eye(3), 0.1, np.ones(4))
+    assert "Python terms" not in str(e.value)

@@ -1,6 +1,8 @@
 """Layouts: which arrays are used without a copy, which are copied, which are refused, and the
 layout of every result (mirrors tests/cuda_layout_test.cpp for the host side)."""
 
+import types
+
 import ngd
 import numpy as np
 import pytest
@@ -132,3 +134,45 @@ def test_copy_to_keeps_dense_layouts():
     for a in (base[:, ::2], base[:, :1]):
         with pytest.raises(ngd.InvalidArgument, match="dense"):
             _ngd.copy_to(ctx, a, ngd.MemorySpace.host)
+
+
+class _FakeCudaTensor:
+    """Just enough of a PyTorch CUDA tensor for ngd._arrays.Call (no GPU needed)."""
+
+    __module__ = "torch"
+    dtype = "torch.float64"
+    shape = (3,)
+    ndim = 1
+    device = types.SimpleNamespace(type="cuda", index=0)
+
+    def detach(self):
+        return self
+
+    def is_contiguous(self):
+        return True
+
+
+def test_a_cuda_theta_of_a_step_waits_for_the_callers_stream(monkeypatch):
+    # A step with a CUDA theta and host x, y must still wait for the stream theta was written on.
+    monkeypatch.setattr("ngd._arrays._current_stream", lambda a, fw: 1234)
+    cuda = types.SimpleNamespace(backend=ngd.Backend.cuda, device=0, description="CUDA device 0")
+    theta = _FakeCudaTensor()
+    c = Call(cuda, "test")
+    assert c.writable_theta(theta) is theta and c.streams == {1234}
+    c = Call(cuda, "test", stream=77)
+    c.writable_theta(theta)
+    assert c.streams == {77}
+    with pytest.raises(ngd.InvalidArgument, match="'theta'.*CUDA array; the context is reference"):
+        Call(ngd.Context.reference(), "ngd.NaturalGradient.step").writable_theta(theta)
+
+
+def test_stream_takes_torch_and_cupy_stream_objects(monkeypatch):
+    monkeypatch.setattr("ngd._arrays._current_stream", lambda a, fw: 1234)
+    cuda = types.SimpleNamespace(backend=ngd.Backend.cuda, device=0, description="CUDA device 0")
+    for stream in (types.SimpleNamespace(cuda_stream=55), types.SimpleNamespace(ptr=55), 55):
+        c = Call(cuda, "test", stream=stream)
+        c.writable_theta(_FakeCudaTensor())
+        assert c.streams == {55}
+    with pytest.raises(ngd.InvalidArgument, match="'stream'.*torch.cuda.Stream"):
+        ngd.forward(ngd.Context.reference(), small_mlp(), np.zeros(3), np.zeros((2, 5)),
+                    stream="default")

@@ -65,3 +65,21 @@ def test_forward_two_layer_relu_and_matrix_factorization(ctx):
     f = ngd.forward(ctx, mf, theta, x, output_rows=rows)
     assert f.shape == (5, 1)
     assert rel_err(f, np_forward(mf, theta, x, rows)) < 1e-12
+
+
+def test_layer_fields_accept_names_and_repr_round_trips():
+    layer = ngd.Layer(4)
+    layer.activation = "GELU"
+    layer.init = "sign"
+    assert layer.activation == ngd.Activation.gelu and layer.init == ngd.Init.sign
+    with pytest.raises(ngd.InvalidArgument, match="ngd.Layer: argument 'activation'.*relu"):
+        layer.activation = "swish"
+    assert layer.activation == ngd.Activation.gelu
+    for a in (ngd.Layer(4, "tanh", bias=False, trainable=False, init="zero", init_scale=0.5),
+              ngd.Layer(7), layer):
+        b = eval(repr(a), {"ngd": ngd})
+        assert [getattr(b, f) for f in ("n_out", "activation", "bias", "trainable", "init",
+                                        "init_scale")] == [
+            getattr(a, f) for f in ("n_out", "activation", "bias", "trainable", "init",
+                                    "init_scale")]
+    assert repr(ngd.Layer(7)) == "ngd.Layer(7, activation='relu', bias=True, trainable=True)"

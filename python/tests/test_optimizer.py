@@ -66,3 +66,19 @@ def test_one_optimizer_serves_both_precisions(ctx):
     opt.step(ctx, m, t32, x, y, "squared")
     opt.step(ctx, m, t64, x, y, "squared")
     assert rel_err(t32, t64) < 1e-3
+
+
+def test_step_report_repr_shows_small_values():
+    ctx = ngd.Context.reference()
+    m = small_mlp()
+    theta = m.init(seed=1)
+    x, y = batch(5, 5), targets("squared", 5, 3)
+    r = ngd.NaturalGradient(damping=1e-8, time_stages=True).step(ctx, m, theta, x, y, "squared")
+    text = repr(r)
+    assert text.startswith("ngd.StepReport(") and "damping=1e-08" in text
+    assert f"loss_before={r.loss_before!r}" in text and "rung='cholesky'" in text
+    assert f"solve_residual={r.solve_residual!r}" in text
+    assert repr(r.seconds) == (f"ngd.StepSeconds(forward={r.seconds.forward!r}, "
+                               f"gram={r.seconds.gram!r}, solve={r.seconds.solve!r}, "
+                               f"direction={r.seconds.direction!r}, "
+                               f"total={r.seconds.total!r})")

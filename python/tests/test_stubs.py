@@ -27,7 +27,7 @@ def test_stubs_ship_with_the_package():
 
 def test_public_names_match():
     public = {n for n in dir(ngd) if not n.startswith("_")} - {"torch"}
-    stubbed = {n for n in stub_names() if n not in ("ArrayLike", "Array")}
+    stubbed = {n for n in stub_names() if n not in ("ArrayLike", "Array", "Stream")}
     assert public - stubbed == set(), "names without a stub"
     assert stubbed - public - {"__version__"} == set(), "stubs without a name"
 
@@ -39,3 +39,19 @@ def test_function_signatures_match():
             params = list(inspect.signature(getattr(ngd, name)).parameters)
             stub = [a.arg for a in node.args.args + node.args.kwonlyargs]
             assert params == stub, name
+
+
+def test_bound_functions_carry_docstrings():
+    # help() at runtime, not only the stubs: every public callable of the C++ module says more
+    # than its signature.
+    owners = {"Context": ngd.Context, "Mlp": ngd.Mlp, "Layer": ngd.Layer}
+    names = [("", "two_layer_relu"), ("", "deep_linear"), ("", "matrix_factorization")]
+    for owner, cls in owners.items():
+        names += [(owner, n) for n in vars(cls) if not n.startswith("_")
+                  and callable(getattr(cls, n))]
+    names.append(("Layer", "__init__"))
+    names.append(("Mlp", "__init__"))
+    for owner, name in names:
+        f = getattr(owners[owner], name) if owner else getattr(ngd, name)
+        lines = [line for line in (f.__doc__ or "").splitlines() if line.strip()]
+        assert len(lines) >= 2, f"{owner}.{name} has no docstring: {f.__doc__!r}"

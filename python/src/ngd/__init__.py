@@ -16,6 +16,7 @@ how CUDA streams are handled.
 
 from . import _ngd
 from ._arrays import Call as _Call
+from ._arrays import python_terms as _python_terms
 from ._ngd import (  # noqa: F401
     Activation,
     Backend,
@@ -54,6 +55,7 @@ __version__ = _ngd.__version__
 with_cuda = _ngd.with_cuda
 
 
+@_python_terms
 def forward(ctx, model, theta, x, *, output_rows=None, stream=None):
     """Model outputs f, shape (n, k). output_rows: matrix-factorization models only."""
     c = _Call(ctx, "ngd.forward", stream)
@@ -62,6 +64,7 @@ def forward(ctx, model, theta, x, *, output_rows=None, stream=None):
     return c.out(_ngd.forward(ctx, model, *args))
 
 
+@_python_terms
 def loss(ctx, model, theta, x, y, loss, *, output_rows=None, stream=None):
     """The training loss L(theta) = (1/n) sum_i l(f(x_i), y_i), a float."""
     c = _Call(ctx, "ngd.loss", stream)
@@ -71,6 +74,7 @@ def loss(ctx, model, theta, x, y, loss, *, output_rows=None, stream=None):
     return _ngd.loss(ctx, model, *args, loss, rows)
 
 
+@_python_terms
 def gradient(ctx, model, theta, x, y, loss, *, output_rows=None, stream=None):
     """grad L = J^T e / n, shape (p,)."""
     c = _Call(ctx, "ngd.gradient", stream)
@@ -80,6 +84,7 @@ def gradient(ctx, model, theta, x, y, loss, *, output_rows=None, stream=None):
     return c.out(_ngd.gradient(ctx, model, *args, loss, rows))
 
 
+@_python_terms
 def jacobian(ctx, model, theta, x, *, output_rows=None, stream=None):
     """The Jacobian J, shape (n k, p): row i k + o is d f_o(x_i) / d theta. Fortran order (a view
     of ngd's column-major buffer, no copy); frozen layers give zero columns."""
@@ -89,6 +94,7 @@ def jacobian(ctx, model, theta, x, *, output_rows=None, stream=None):
     return c.out(_ngd.jacobian(ctx, model, *args))
 
 
+@_python_terms
 def gram(ctx, model, theta, x, y=None, loss=None, *, output_rows=None, mode="structured",
          stream=None):
     """G = J J^T (without y and loss) or the loss-weighted A A^T = M^T J J^T M (with both),
@@ -110,6 +116,7 @@ def damped_solve(ctx, gram, shift, rhs, *, stream=None):
     return c.out(_ngd.damped_solve(ctx, g, float(shift), r))
 
 
+@_python_terms
 def direction(ctx, model, theta, x, y, loss, damping, *, output_rows=None,
               gram_mode="structured", form="automatic", stream=None):
     """The damped natural-gradient direction d = (F + damping I)^{-1} grad L, shape (p,).
@@ -125,11 +132,18 @@ def direction_from_jacobian(ctx, jacobian, residual, damping, factor=None, *, st
     """Bring your own Jacobian: d = A^T (A A^T + n lambda I)^{-1} u with A = M^T J, shape (p,).
 
     jacobian: (N, p), sample-major rows (Fortran order is used as is; C order is copied).
-    residual: u, (N,). factor: None (M = I, one output per sample, as for squared loss) or M as
+    residual: u, (N,), or (n, k) with one sample per row as loss_factors returns it (read in
+    sample-major order). factor: None (M = I, one output per sample, as for squared loss) or M as
     (n, k, k) with factor[i] = M_i, so that F = J^T blockdiag(M M^T) J / n and
     grad L = J^T blockdiag(M) u / n."""
     c = _Call(ctx, "ngd.direction_from_jacobian", stream)
     j = c.key(jacobian, "jacobian")
+    if not hasattr(residual, "ndim"):
+        import numpy as np
+
+        residual = np.asarray(residual)
+    if residual.ndim == 2:
+        residual = residual.reshape(-1)  # (n, k) sample-major -> u (N,); a view when C-ordered
     u = c.matrix(residual, "residual")
     m = None
     if factor is not None:
@@ -138,6 +152,7 @@ def direction_from_jacobian(ctx, jacobian, residual, damping, factor=None, *, st
     return c.out(_ngd.direction_from_jacobian(ctx, j, u, float(damping), m))
 
 
+@_python_terms
 def loss_factors(ctx, loss, outputs, targets, *, stream=None):
     """The loss and its factors at outputs f (n, k): H_i = M_i M_i^T, e_i = M_i u_i. Returns a
     LossFactors (value, gradient (n, k), factor (n, k, k), residual (n, k), natural_residual and

@@ -12,6 +12,8 @@ import numpy as np
 ArrayLike: TypeAlias = Any
 # The array type of the call's key argument (theta, gram, jacobian, outputs).
 Array: TypeAlias = Any
+# A CUDA stream: a cudaStream_t as an int, a torch.cuda.Stream or a cupy.cuda.Stream.
+Stream: TypeAlias = Any
 
 __version__: str
 with_cuda: bool
@@ -160,7 +162,8 @@ class Rung(enum.Enum):
 class Context:
     """Where the stages run: the float64-accumulating reference, the cpu backend (BLAS, LAPACK,
     OpenMP) or a CUDA device. NumPy arrays and CPU tensors run on the CPU contexts; CUDA tensors
-    on the CUDA context of their device."""
+    on the CUDA context of their device. ngd releases the GIL while it computes; a context serves
+    one call at a time (threads that run ngd concurrently each need their own)."""
 
     @staticmethod
     def reference() -> Context:
@@ -206,10 +209,16 @@ class Layer:
     @property
     def width(self) -> int: ...
     n_out: int
-    activation: Activation
+    @property
+    def activation(self) -> Activation: ...
+    @activation.setter
+    def activation(self, value: Activation | str) -> None: ...
     bias: bool
     trainable: bool
-    init: Init
+    @property
+    def init(self) -> Init: ...
+    @init.setter
+    def init(self, value: Init | str) -> None: ...
     init_scale: float
 
 class Mlp:
@@ -252,7 +261,8 @@ class Mlp:
     def describe(self) -> str: ...
     def init(self, seed: int = 0, dtype: Any = "float64") -> np.ndarray:
         """theta drawn from each layer's Init with a fixed seed (the same on every platform): a
-        writable 1-D NumPy array of n_params entries, float64 or float32."""
+        writable 1-D NumPy array of n_params entries, float64 or float32 (dtype: anything
+        numpy.dtype takes, or torch.float32 / torch.float64)."""
 
 def two_layer_relu(d: int, m: int, init_std: float = 1.0) -> Mlp:
     """Zhang et al.: f(x) = m^{-1/2} sum_r a_r relu(w_r . x), a_r = +-1 fixed; only W trained."""
@@ -268,46 +278,47 @@ def matrix_factorization(d: int, depth: int, init_scale: float = 0.1) -> Mlp:
 # ---- stages ---------------------------------------------------------------------------------
 
 def forward(ctx: Context, model: Mlp, theta: ArrayLike, x: ArrayLike, *,
-            output_rows: ArrayLike | None = None, stream: int | None = None) -> Array:
+            output_rows: ArrayLike | None = None, stream: Stream | None = None) -> Array:
     """Model outputs f, (n, k). x: (n, d), one sample per row."""
 
 def loss(ctx: Context, model: Mlp, theta: ArrayLike, x: ArrayLike, y: ArrayLike,
          loss: Loss | str, *, output_rows: ArrayLike | None = None,
-         stream: int | None = None) -> float:
+         stream: Stream | None = None) -> float:
     """L(theta) = (1/n) sum_i l(f(x_i), y_i). y: (n, k) targets, or (n,) labels."""
 
 def gradient(ctx: Context, model: Mlp, theta: ArrayLike, x: ArrayLike, y: ArrayLike,
              loss: Loss | str, *, output_rows: ArrayLike | None = None,
-             stream: int | None = None) -> Array:
+             stream: Stream | None = None) -> Array:
     """grad L = J^T e / n, (p,)."""
 
 def jacobian(ctx: Context, model: Mlp, theta: ArrayLike, x: ArrayLike, *,
-             output_rows: ArrayLike | None = None, stream: int | None = None) -> Array:
+             output_rows: ArrayLike | None = None, stream: Stream | None = None) -> Array:
     """J, (n k, p), row i k + o = d f_o(x_i) / d theta; Fortran order (a view of ngd's buffer)."""
 
 def gram(ctx: Context, model: Mlp, theta: ArrayLike, x: ArrayLike, y: ArrayLike | None = None,
          loss: Loss | str | None = None, *, output_rows: ArrayLike | None = None,
-         mode: GramMode | str = "structured", stream: int | None = None) -> Array:
+         mode: GramMode | str = "structured", stream: Stream | None = None) -> Array:
     """G = J J^T, or with y and loss the loss-weighted A A^T = M^T J J^T M; (n k, n k)."""
 
 def damped_solve(ctx: Context, gram: ArrayLike, shift: float, rhs: ArrayLike, *,
-                 stream: int | None = None) -> Array:
+                 stream: Stream | None = None) -> Array:
     """Solves (gram + shift I) X = rhs by Cholesky (lower triangle read); rhs (N,) or (N, r).
     For an NGD step shift = n lambda. Raises NotPositiveDefinite."""
 
 def direction(ctx: Context, model: Mlp, theta: ArrayLike, x: ArrayLike, y: ArrayLike,
               loss: Loss | str, damping: float, *, output_rows: ArrayLike | None = None,
               gram_mode: GramMode | str = "structured", form: SolveForm | str = "automatic",
-              stream: int | None = None) -> Array:
+              stream: Stream | None = None) -> Array:
     """d = (F + damping I)^{-1} grad L, (p,); damping = lambda >= 0 in parameter space (the Gram
     side carries n lambda)."""
 
 def direction_from_jacobian(ctx: Context, jacobian: ArrayLike, residual: ArrayLike,
                             damping: float, factor: ArrayLike | None = None, *,
-                            stream: int | None = None) -> Array:
+                            stream: Stream | None = None) -> Array:
     """Bring your own Jacobian: d = A^T (A A^T + n lambda I)^{-1} u, A = M^T J, (p,).
-    jacobian (N, p) sample-major rows (Fortran order used as is, C order copied); residual u (N,);
-    factor None (M = I) or (n, k, k) with factor[i] = M_i."""
+    jacobian (N, p) sample-major rows (Fortran order used as is, C order copied); residual u (N,)
+    or (n, k) one sample per row (as loss_factors returns it); factor None (M = I) or (n, k, k)
+    with factor[i] = M_i."""
 
 @dataclass
 class LossFactors:
@@ -321,7 +332,7 @@ class LossFactors:
     curvature_inverse: Array | None
 
 def loss_factors(ctx: Context, loss: Loss | str, outputs: ArrayLike, targets: ArrayLike, *,
-                 stream: int | None = None) -> LossFactors:
+                 stream: Stream | None = None) -> LossFactors:
     """The loss and its factors at outputs f (n, k)."""
 
 # ---- optimizers -----------------------------------------------------------------------------
@@ -379,7 +390,7 @@ class NaturalGradient:
     def learning_rate(self) -> float: ...
     def step(self, ctx: Context, model: Mlp, theta: ArrayLike, x: ArrayLike, y: ArrayLike,
              loss: Loss | str, *, output_rows: ArrayLike | None = None,
-             stream: int | None = None) -> StepReport:
+             stream: Stream | None = None) -> StepReport:
         """Updates theta (a writable float32/float64 vector) in place; a step that raises leaves
         it unchanged. Synchronises."""
 
@@ -391,4 +402,4 @@ class GradientDescent:
     def learning_rate(self) -> float: ...
     def step(self, ctx: Context, model: Mlp, theta: ArrayLike, x: ArrayLike, y: ArrayLike,
              loss: Loss | str, *, output_rows: ArrayLike | None = None,
-             stream: int | None = None) -> StepReport: ...
+             stream: Stream | None = None) -> StepReport: ...

@@ -22,6 +22,8 @@ results, so they are complete on any stream.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from . import _ngd
@@ -72,10 +74,17 @@ def _layout_ok(a: np.ndarray, order: str) -> bool:
     return inner_ok and outer_ok
 
 
-def _host_array(a) -> np.ndarray:
+def _host_array(a, dtype=None) -> np.ndarray:
+    """A host array as NumPy, without a copy where it can. A PyTorch tensor of another dtype than
+    `dtype` is converted by PyTorch first: NumPy has no bfloat16 (or float8) to view it as."""
     fw = _framework(a)
     if fw == "torch":
-        return a.detach().numpy()
+        t = a.detach()
+        if dtype is not None and str(t.dtype) != "torch." + dtype.name:
+            import torch
+
+            t = t.to(getattr(torch, dtype.name))
+        return t.numpy()
     return np.asarray(a)
 
 
@@ -86,7 +95,7 @@ class Call:
         self.ctx = ctx
         self.fn = fn
         self.cuda_ctx = ctx.backend == _ngd.Backend.cuda
-        self.stream = stream
+        self.stream = _stream_handle(stream)
         self.dtype = None  # numpy dtype of the call
         self.like = "numpy"  # framework of the results
         self.like_cuda = False
@@ -95,6 +104,7 @@ class Call:
 
     def _error(self, name, a, what):
         shape = getattr(a, "shape", None)
+        shape = None if shape is None else tuple(int(s) for s in shape)  # not torch.Size([3])
         return _ngd.InvalidArgument(f"{self.fn}: argument '{name}' (shape {shape}): {what}")
 
     # -- inputs --------------------------------------------------------------------------------
@@ -132,7 +142,7 @@ class Call:
         fw = _framework(a)
         if _is_cuda(a, fw):
             return self._cuda_array(a, fw, name, order)
-        h = _host_array(a)
+        h = _host_array(a, self.dtype)
         if h.dtype != self.dtype:
             h = h.astype(self.dtype)
         if not _layout_ok(h, order):
@@ -157,19 +167,13 @@ class Call:
                 t = t.t().contiguous().t()
             elif not t.is_contiguous() and not (t.ndim == 2 and order == "C" and t.stride(1) == 1):
                 t = t.contiguous()
-            self.streams.add(
-                self.stream
-                if self.stream is not None
-                else torch.cuda.current_stream(t.device).cuda_stream
-            )
+            self._add_stream(t, fw)
             return t
         if fw == "cupy":
             import cupy
 
             c = cupy.asarray(a, dtype=self.dtype, order=order if a.ndim == 2 else "C")
-            self.streams.add(
-                self.stream if self.stream is not None else cupy.cuda.get_current_stream().ptr
-            )
+            self._add_stream(c, fw)
             return c
         # JAX: its DLPack export is row-major and complete once the array is ready.
         if order == "F" and a.ndim == 2 and min(a.shape) > 1:
@@ -177,6 +181,11 @@ class Call:
         a = a.astype(self.dtype)
         a.block_until_ready()
         return a
+
+    def _add_stream(self, a, fw: str):
+        """Records the stream that ngd waits for before it reads (or writes) the CUDA array `a`:
+        stream=, else its framework's current stream."""
+        self.streams.add(self.stream if self.stream is not None else _current_stream(a, fw))
 
     def writable_theta(self, theta, name: str = "theta"):
         """theta for a step: updated in place, never copied (staged to the device and back for a
@@ -188,9 +197,13 @@ class Call:
                 "pass a NumPy array (numpy.array(theta))")
         self._set_key(theta, name)
         if self.like_cuda:
+            if not self.cuda_ctx or _cuda_device(theta, fw) != self.ctx.device:
+                raise self._error(
+                    name, theta, f"is a CUDA array; the context is {self.ctx.description}")
             t = theta.detach() if fw == "torch" else theta
             if not (t.is_contiguous() if fw == "torch" else t.flags.c_contiguous):
                 raise self._error(name, theta, "must be contiguous (a step updates it in place)")
+            self._add_stream(t, fw)  # work queued on it must be done before the step reads it
             return t
         h = _host_array(theta)
         if h.ndim != 1 or not _layout_ok(h, "F") or not h.flags.writeable:
@@ -215,6 +228,30 @@ class Call:
         return _to_framework(r, self.like, self.like_cuda)
 
 
+def _stream_handle(stream):
+    """stream= as an integer cudaStream_t: an int, a torch.cuda.Stream (.cuda_stream) or a
+    cupy.cuda.Stream (.ptr)."""
+    if stream is None or isinstance(stream, int):
+        return stream
+    for attr in ("cuda_stream", "ptr"):
+        if hasattr(stream, attr):
+            return int(getattr(stream, attr))
+    raise _ngd.InvalidArgument(
+        f"argument 'stream': expected an int (cudaStream_t), a torch.cuda.Stream or a "
+        f"cupy.cuda.Stream, got {type(stream).__name__}")
+
+
+def _current_stream(a, fw: str) -> int:
+    """The current stream of the framework of the CUDA array `a`, as an integer (cudaStream_t)."""
+    if fw == "torch":
+        import torch
+
+        return torch.cuda.current_stream(a.device).cuda_stream
+    import cupy
+
+    return cupy.cuda.get_current_stream().ptr
+
+
 def _to_framework(r, fw: str, cuda: bool):
     if fw == "numpy":
         return r if isinstance(r, np.ndarray) else np.from_dlpack(r)
@@ -232,3 +269,31 @@ def _to_framework(r, fw: str, cuda: bool):
         return jax.dlpack.from_dlpack(r)
     except Exception:  # e.g. a Fortran-ordered J: JAX copies it
         return jax.numpy.asarray(np.asarray(r) if not cuda else r)
+
+
+# The C++ messages speak of ngd's column-major shapes and argument names; the Python arrays that
+# hold one sample per row are their transposes.
+_CPP_ARGUMENTS = {
+    "inputs": "x, and x of shape (n, d) is d x n",
+    "targets": "y, and y of shape (n, k) or (n,) is k x n",
+    "outputs": "outputs, and outputs of shape (n, k) is k x n",
+    "output_rows": "output_rows, and output_rows of shape (n,) is 1 x n",
+}
+
+
+def python_terms(fn):
+    """Adds to an InvalidArgument from C++ about x, y, outputs or output_rows what its names and
+    shapes are in Python terms."""
+
+    @functools.wraps(fn)
+    def call(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except _ngd.InvalidArgument as e:
+            msg = str(e)
+            notes = [f"'{c}' is {p}" for c, p in _CPP_ARGUMENTS.items() if f"argument '{c}'" in msg]
+            if not msg.startswith("ngd::") or not notes:
+                raise
+            raise _ngd.InvalidArgument(f"{msg} (in Python terms: {'; '.join(notes)})") from None
+
+    return call

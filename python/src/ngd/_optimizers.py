@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import _ngd
-from ._arrays import Call
+from ._arrays import Call, python_terms
 
 
+@python_terms
 def _step(impl, name, ctx, model, theta, x, y, loss, output_rows, stream):
     c = Call(ctx, name, stream)
     th = c.writable_theta(theta)
