@@ -6,7 +6,8 @@
 # overrides detection), NGD_CMAKE_ARGS (extra configure arguments, split on spaces, e.g.
 # "-DCMAKE_CUDA_ARCHITECTURES=90").
 
-NGD_PACKAGES=(cmake g++ make libgtest-dev libgmock-dev libbenchmark-dev python3)
+NGD_PACKAGES=(cmake g++ make libgtest-dev libgmock-dev libbenchmark-dev python3 libopenblas-openmp-dev
+    liblapack-dev)
 
 ngd_log() { printf '[ngd] %s\n' "$*" >&2; }
 
