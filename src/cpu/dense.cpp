@@ -1,6 +1,7 @@
-// cpu dense helpers (mirrors src/reference/dense.cpp) for the ones that touch O(N^2) or O(N p)
-// entries: BLAS gemv and symv, an OpenMP symmetrisation and NaN/Inf scan. The O(N) vector helpers
-// and apply_factor (explicit mode only) stay with the reference code (src/cpu/reused.cpp).
+// cpu dense helpers (mirrors src/reference/dense.cpp): BLAS gemv and symv, and OpenMP loops for
+// the symmetrisation, the NaN/Inf scan, the copies of K and the O(p) vector updates of every step.
+// first_invalid_index (labels, O(n)) and apply_factor (explicit mode only) stay with the reference
+// code (src/cpu/reused.cpp).
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -68,11 +69,55 @@ NonFiniteCount count_nonfinite(Context& ctx, MatrixView<const T> a) {
     return NonFiniteCount{count, count == 0 ? -1 : first};
 }
 
-#define NGD_INSTANTIATE_DENSE(T)                                              \
-    template void gemv<T>(Context&, bool, MatrixView<const T>, const T*, T*); \
-    template void symv_lower<T>(Context&, MatrixView<const T>, const T*, T*); \
-    template void symmetrize<T>(Context&, MatrixView<T>);                     \
-    template NonFiniteCount count_nonfinite<T>(Context&, MatrixView<const T>);
+template <class T>
+void axpby(Context& ctx, std::int64_t n, T alpha, const T* x, T beta, T* y) {
+    // x, y: n. beta = 0 overwrites y without reading it (a NaN there must not leak through).
+    ThreadScope threads(ctx);
+    if (beta == T(0)) {
+#pragma omp parallel for schedule(static)
+        for (std::int64_t i = 0; i < n; ++i) y[i] = alpha * x[i];
+    } else {
+#pragma omp parallel for schedule(static)
+        for (std::int64_t i = 0; i < n; ++i) y[i] = alpha * x[i] + beta * y[i];
+    }
+}
+
+template <class T>
+double dot(Context& ctx, std::int64_t n, const T* x, const T* y) {
+    // x, y: n; accumulated in double.
+    ThreadScope threads(ctx);
+    double s = 0;
+#pragma omp parallel for schedule(static) reduction(+ : s)
+    for (std::int64_t i = 0; i < n; ++i) s += double(x[i]) * double(y[i]);
+    return s;
+}
+
+template <class T>
+void copy_vector(Context& ctx, std::int64_t n, const T* x, T* y) {
+    ThreadScope threads(ctx);
+#pragma omp parallel for schedule(static)
+    for (std::int64_t i = 0; i < n; ++i) y[i] = x[i];
+}
+
+template <class T>
+void copy_matrix(Context& ctx, MatrixView<const T> a, MatrixView<T> b) {
+    // a, b: m x n, each with its own leading dimension.
+    ThreadScope threads(ctx);
+#pragma omp parallel for schedule(static)
+    for (std::int64_t c = 0; c < a.cols; ++c) {
+        std::copy(a.data + c * a.ld, a.data + c * a.ld + a.rows, b.data + c * b.ld);
+    }
+}
+
+#define NGD_INSTANTIATE_DENSE(T)                                               \
+    template void gemv<T>(Context&, bool, MatrixView<const T>, const T*, T*);  \
+    template void symv_lower<T>(Context&, MatrixView<const T>, const T*, T*);  \
+    template void symmetrize<T>(Context&, MatrixView<T>);                      \
+    template NonFiniteCount count_nonfinite<T>(Context&, MatrixView<const T>); \
+    template void axpby<T>(Context&, std::int64_t, T, const T*, T, T*);        \
+    template double dot<T>(Context&, std::int64_t, const T*, const T*);        \
+    template void copy_vector<T>(Context&, std::int64_t, const T*, T*);        \
+    template void copy_matrix<T>(Context&, MatrixView<const T>, MatrixView<T>);
 
 NGD_INSTANTIATE_DENSE(float)
 NGD_INSTANTIATE_DENSE(double)

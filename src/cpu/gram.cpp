@@ -1,6 +1,6 @@
 // cpu Gram stages (mirrors src/reference/gram.cpp). Structured: per trainable layer the input Gram
 // Q_l = w_l^2 a^T a + b^2 (SYRK, n x n) and the seed Gram Delta_l^T Delta_l (SYRK straight into g
-// for the first layer, then GEMM on column panels for the others), multiplied entrywise by
+// for the first layer, then SYRK + GEMM on column panels for the others), multiplied entrywise by
 // Q_l[i / k, j / k] in one OpenMP pass. J is never formed. syrk_lower is BLAS SYRK.
 #include <algorithm>
 #include <cstdint>
@@ -110,8 +110,8 @@ void gram_structured(Context& ctx, const Mlp& model, MatrixView<const T> x,
     }
 
     // Further layers, one column panel [j0, j0 + jb) at a time: s = Delta[:, j0:]^T
-    // Delta[:, j0:j0+jb] ((N - j0) x jb, GEMM), then g[a, b] += Q[a / k, b / k] s[a - j0, b - j0]
-    // for a >= b.
+    // Delta[:, j0:j0+jb] ((N - j0) x jb, lower part), then g[a, b] += Q[a / k, b / k] s[a - j0, b -
+    // j0] for a >= b.
     if (terms.size() == 1) return;
     const std::int64_t panel = std::min(kPanel, n_rows);
     std::vector<T> s(static_cast<std::size_t>(n_rows * panel));
@@ -120,9 +120,15 @@ void gram_structured(Context& ctx, const Mlp& model, MatrixView<const T> x,
         const std::int64_t m = n_rows - j0;
         for (std::size_t t = 1; t < terms.size(); ++t) {
             const LayerTerm<T>& term = terms[t];
+            // Diagonal block by SYRK (its lower triangle), the rows below it by GEMM: the flops
+            // of one SYRK over the whole triangle, with a panel as the only workspace.
             const T* panel_seeds = term.seeds + j0 * term.width;
-            blas::gemm(true, false, m, jb, term.width, T(1), panel_seeds, term.width, panel_seeds,
-                       term.width, T(0), s.data(), m);
+            blas::syrk_lower(true, jb, term.width, T(1), panel_seeds, term.width, T(0), s.data(),
+                             m);
+            if (m > jb) {
+                blas::gemm(true, false, m - jb, jb, term.width, T(1), panel_seeds + jb * term.width,
+                           term.width, panel_seeds, term.width, T(0), s.data() + jb, m);
+            }
             const T* q = term.input_gram.data();
             const T* sd = s.data();
 #pragma omp parallel for schedule(static)

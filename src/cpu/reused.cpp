@@ -1,8 +1,9 @@
 // The cpu backend's stages that run the reference code unchanged: the one place where that choice
-// is made. The rest mirror src/reference/ file by file on BLAS, LAPACK and OpenMP (forward.cpp,
-// backprop.cpp, gram.cpp, solve.cpp, dense.cpp, eigen.cpp). What stays here runs on O(N) or O(N k)
-// data once per step (loss factors, vector helpers, the ladder's trace and scaling), or only in
-// explicit-Jacobian mode (jacobian_block, apply_factor), where the reference loops are adequate.
+// is made. The others mirror src/reference/ file by file on BLAS, LAPACK and OpenMP (forward.cpp,
+// backprop.cpp, gram.cpp, solve.cpp, dense.cpp, elementwise.cpp, eigen.cpp). What stays here runs
+// once per step on O(n k) data (loss factors, the label check, the ladder's trace and eigenvalue
+// scaling) or only in explicit-Jacobian mode (jacobian_block, apply_factor), where the reference
+// loops are adequate next to the SYRK that consumes their blocks.
 #include <cstdint>
 #include <vector>
 
@@ -31,30 +32,6 @@ std::int64_t first_invalid_index(Context& ctx, MatrixView<const T> v, std::int64
     return reference::first_invalid_index<T>(ctx, v, limit);
 }
 template <class T>
-void axpby(Context& ctx, std::int64_t n, T alpha, const T* x, T beta, T* y) {
-    reference::axpby<T>(ctx, n, alpha, x, beta, y);
-}
-template <class T>
-double dot(Context& ctx, std::int64_t n, const T* x, const T* y) {
-    return reference::dot<T>(ctx, n, x, y);
-}
-template <class T>
-void copy_vector(Context& ctx, std::int64_t n, const T* x, T* y) {
-    reference::copy_vector<T>(ctx, n, x, y);
-}
-template <class T>
-void copy_matrix(Context& ctx, MatrixView<const T> a, MatrixView<T> b) {
-    reference::copy_matrix<T>(ctx, a, b);
-}
-template <class T>
-void multiply(Context& ctx, std::int64_t n, const T* x, const T* y, T* z) {
-    reference::multiply<T>(ctx, n, x, y, z);
-}
-template <class T>
-void fill(Context& ctx, std::int64_t n, T value, T* y) {
-    reference::fill<T>(ctx, n, value, y);
-}
-template <class T>
 double trace(Context& ctx, MatrixView<const T> g) {
     return reference::trace<T>(ctx, g);
 }
@@ -72,12 +49,6 @@ void pseudo_inverse_scale(Context& ctx, std::int64_t n, const T* w, T cutoff, T*
     template void apply_factor<T>(Context&, MatrixView<const T>, MatrixView<const T>,          \
                                   MatrixView<T>);                                              \
     template std::int64_t first_invalid_index<T>(Context&, MatrixView<const T>, std::int64_t); \
-    template void axpby<T>(Context&, std::int64_t, T, const T*, T, T*);                        \
-    template double dot<T>(Context&, std::int64_t, const T*, const T*);                        \
-    template void copy_vector<T>(Context&, std::int64_t, const T*, T*);                        \
-    template void copy_matrix<T>(Context&, MatrixView<const T>, MatrixView<T>);                \
-    template void multiply<T>(Context&, std::int64_t, const T*, const T*, T*);                 \
-    template void fill<T>(Context&, std::int64_t, T, T*);                                      \
     template double trace<T>(Context&, MatrixView<const T>);                                   \
     template void pseudo_inverse_scale<T>(Context&, std::int64_t, const T*, T, T*);
 NGD_CPU_REUSED(float)
@@ -86,9 +57,9 @@ NGD_CPU_REUSED(double)
 
 #ifndef NGD_WITH_CPU
 // ---- Reused only in a build without BLAS, where no cpu context can exist ----------------------
-// (Context::cpu() throws NotCompiled there), so the stages below are never reached; they are
-// defined only so that the three-way dispatch in src/dispatch.hpp links the same way in every
-// build. With BLAS they live in their own files of src/cpu/.
+// Context::cpu() throws NotCompiled there, so the stages below are never reached; they are defined
+// only so that the three-way dispatch of src/dispatch.hpp links the same way in every build. With
+// BLAS they live in their own files of src/cpu/.
 
 template <class T>
 void forward(Context& ctx, const Mlp& model, const T* theta, MatrixView<const T> x,
@@ -139,6 +110,30 @@ NonFiniteCount count_nonfinite(Context& ctx, MatrixView<const T> a) {
     return reference::count_nonfinite<T>(ctx, a);
 }
 template <class T>
+void axpby(Context& ctx, std::int64_t n, T alpha, const T* x, T beta, T* y) {
+    reference::axpby<T>(ctx, n, alpha, x, beta, y);
+}
+template <class T>
+double dot(Context& ctx, std::int64_t n, const T* x, const T* y) {
+    return reference::dot<T>(ctx, n, x, y);
+}
+template <class T>
+void copy_vector(Context& ctx, std::int64_t n, const T* x, T* y) {
+    reference::copy_vector<T>(ctx, n, x, y);
+}
+template <class T>
+void copy_matrix(Context& ctx, MatrixView<const T> a, MatrixView<T> b) {
+    reference::copy_matrix<T>(ctx, a, b);
+}
+template <class T>
+void multiply(Context& ctx, std::int64_t n, const T* x, const T* y, T* z) {
+    reference::multiply<T>(ctx, n, x, y, z);
+}
+template <class T>
+void fill(Context& ctx, std::int64_t n, T value, T* y) {
+    reference::fill<T>(ctx, n, value, y);
+}
+template <class T>
 std::int64_t symmetric_eigen(Context& ctx, MatrixView<T> g, MatrixView<const T> shift, T* w) {
     return reference::symmetric_eigen<T>(ctx, g, shift, w);
 }
@@ -161,6 +156,12 @@ std::int64_t symmetric_eigen(Context& ctx, MatrixView<T> g, MatrixView<const T> 
     template void symv_lower<T>(Context&, MatrixView<const T>, const T*, T*);               \
     template void symmetrize<T>(Context&, MatrixView<T>);                                   \
     template NonFiniteCount count_nonfinite<T>(Context&, MatrixView<const T>);              \
+    template void axpby<T>(Context&, std::int64_t, T, const T*, T, T*);                     \
+    template double dot<T>(Context&, std::int64_t, const T*, const T*);                     \
+    template void copy_vector<T>(Context&, std::int64_t, const T*, T*);                     \
+    template void copy_matrix<T>(Context&, MatrixView<const T>, MatrixView<T>);             \
+    template void multiply<T>(Context&, std::int64_t, const T*, const T*, T*);              \
+    template void fill<T>(Context&, std::int64_t, T, T*);                                   \
     template std::int64_t symmetric_eigen<T>(Context&, MatrixView<T>, MatrixView<const T>, T*);
 NGD_CPU_UNREACHABLE(float)
 NGD_CPU_UNREACHABLE(double)
