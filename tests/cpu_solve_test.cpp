@@ -1,9 +1,8 @@
 // cpu vs reference for damped_solve(): (G + shift I) X = R for N = 1 ... 1024 (LAPACK's blocked,
-// threaded potrf at the largest) and 1 to 5
-// right-hand sides, plus the backward error of the cpu solution (which needs no reference), and
-// the Cholesky failure path on the cpu backend: LAPACK's info for [[1,2,3],[2,4,5],[3,5,12]] and
-// for a minor of order 200 in a 257 x 257 matrix, NaN/Inf inputs, and a context still usable
-// afterwards. Skips without the cpu backend.
+// threaded potrf at the largest) and 1 to 5 right-hand sides, plus the backward error of the cpu
+// solution (which needs no reference), and the Cholesky failure path: LAPACK's info for
+// [[1,2,3],[2,4,5],[3,5,12]] and for a minor of order 200 in a 257 x 257 matrix, NaN/Inf inputs,
+// and a context still usable afterwards. Skips without the cpu backend.
 #include <gtest/gtest.h>
 
 #include <algorithm>

@@ -28,7 +28,7 @@ void backprop_through_layer(const T* weights, double w_mult, std::int64_t n_out,
     if (cols == 0 || n_in == 0) return;
     blas::gemm(true, false, n_in, cols, n_out, T(w_mult), weights, n_out, src, n_out, T(0), dst,
                n_in);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (cols * n_in > kParallelMinEntries)
     for (std::int64_t col = 0; col < cols; ++col) {
         const T* da = dact.data() + (col / cols_per_sample) * n_in;
         T* d = dst + col * n_in;
@@ -57,7 +57,7 @@ void backprop_seeds(Context& ctx, const Mlp& model, const T* theta, const Forwar
     const Matrix<T>& dact_last = state.dact[last];
     Matrix<T> top(model.n_last(), n_cols);
     const bool select = model.selects_output_row();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n * k * model.n_last() > kParallelMinEntries)
     for (std::int64_t i = 0; i < n; ++i) {
         for (std::int64_t c = 0; c < k; ++c) {
             const std::int64_t col = i * k + c;
@@ -97,7 +97,7 @@ void transpose_product(Context& ctx, const Mlp& model, const T* theta, MatrixVie
     const std::int64_t n = x.cols;
     const double scale = model.output_scale();
     const std::int64_t n_params = model.n_params();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n_params > kParallelMinEntries)
     for (std::int64_t q = 0; q < n_params; ++q) out[q] = T(0);
 
     // v_L = s act'(z_L) (.) P (M_i c_i) (d_L x n).

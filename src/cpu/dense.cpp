@@ -40,7 +40,7 @@ void symmetrize(Context& ctx, MatrixView<T> g) {
     const std::int64_t n = g.rows;
     const std::int64_t n_tiles = (n + kTile - 1) / kTile;
     ThreadScope threads(ctx);
-#pragma omp parallel for schedule(dynamic)
+#pragma omp parallel for schedule(dynamic) if (n * n > kParallelMinEntries)
     for (std::int64_t tj = 0; tj < n_tiles; ++tj) {
         const std::int64_t j0 = tj * kTile, j1 = std::min(j0 + kTile, n);
         for (std::int64_t i0 = j0; i0 < n; i0 += kTile) {
@@ -58,7 +58,7 @@ NonFiniteCount count_nonfinite(Context& ctx, MatrixView<const T> a) {
     std::int64_t count = 0;
     std::int64_t first = a.rows * a.cols;  // none yet
     ThreadScope threads(ctx);
-#pragma omp parallel for schedule(static) reduction(+ : count) reduction(min : first)
+#pragma omp parallel for schedule(static) reduction(+ : count) reduction(min : first) if (a.rows * a.cols > kParallelMinEntries)
     for (std::int64_t c = 0; c < a.cols; ++c) {
         for (std::int64_t r = 0; r < a.rows; ++r) {
             if (std::isfinite(a(r, c))) continue;
@@ -74,10 +74,10 @@ void axpby(Context& ctx, std::int64_t n, T alpha, const T* x, T beta, T* y) {
     // x, y: n. beta = 0 overwrites y without reading it (a NaN there must not leak through).
     ThreadScope threads(ctx);
     if (beta == T(0)) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n > kParallelMinEntries)
         for (std::int64_t i = 0; i < n; ++i) y[i] = alpha * x[i];
     } else {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n > kParallelMinEntries)
         for (std::int64_t i = 0; i < n; ++i) y[i] = alpha * x[i] + beta * y[i];
     }
 }
@@ -87,7 +87,7 @@ double dot(Context& ctx, std::int64_t n, const T* x, const T* y) {
     // x, y: n; accumulated in double.
     ThreadScope threads(ctx);
     double s = 0;
-#pragma omp parallel for schedule(static) reduction(+ : s)
+#pragma omp parallel for schedule(static) reduction(+ : s) if (n > kParallelMinEntries)
     for (std::int64_t i = 0; i < n; ++i) s += double(x[i]) * double(y[i]);
     return s;
 }
@@ -95,7 +95,7 @@ double dot(Context& ctx, std::int64_t n, const T* x, const T* y) {
 template <class T>
 void copy_vector(Context& ctx, std::int64_t n, const T* x, T* y) {
     ThreadScope threads(ctx);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n > kParallelMinEntries)
     for (std::int64_t i = 0; i < n; ++i) y[i] = x[i];
 }
 
@@ -103,7 +103,7 @@ template <class T>
 void copy_matrix(Context& ctx, MatrixView<const T> a, MatrixView<T> b) {
     // a, b: m x n, each with its own leading dimension.
     ThreadScope threads(ctx);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (a.rows * a.cols > kParallelMinEntries)
     for (std::int64_t c = 0; c < a.cols; ++c) {
         std::copy(a.data + c * a.ld, a.data + c * a.ld + a.rows, b.data + c * b.ld);
     }

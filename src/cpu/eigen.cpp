@@ -16,7 +16,7 @@ std::int64_t symmetric_eigen(Context& ctx, MatrixView<T> g, MatrixView<const T> 
     // ascending.
     const std::int64_t n = g.rows;
     if (n == 0) return 0;
-    ThreadScope threads(ctx);
+    ThreadScope threads(ctx, n < 512);  // as cholesky_solve: small orders on the calling thread
     if (!shift.empty()) {
         for (std::int64_t j = 0; j < n; ++j) g(j, j) += shift.data[j];
     }

@@ -10,14 +10,14 @@ namespace ngd::cpu {
 template <class T>
 void multiply(Context& ctx, std::int64_t n, const T* x, const T* y, T* z) {
     ThreadScope threads(ctx);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n > kParallelMinEntries)
     for (std::int64_t i = 0; i < n; ++i) z[i] = x[i] * y[i];
 }
 
 template <class T>
 void fill(Context& ctx, std::int64_t n, T value, T* y) {
     ThreadScope threads(ctx);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n > kParallelMinEntries)
     for (std::int64_t i = 0; i < n; ++i) y[i] = value;
 }
 

@@ -39,7 +39,7 @@ inline void evaluate(double z, double& value, double& derivative) {
 // act holds z - bias term on entry (n_out x n); on return act(z) and dact = act'(z).
 template <Activation A, class T>
 void activate(std::int64_t n_out, std::int64_t n, const T* bias, double b_mult, T* act, T* dact) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n * n_out > kParallelMinEntries)
     for (std::int64_t i = 0; i < n; ++i) {
         T* a = act + i * n_out;
         T* da = dact + i * n_out;

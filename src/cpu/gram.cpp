@@ -77,7 +77,7 @@ void gram_structured(Context& ctx, const Mlp& model, MatrixView<const T> x,
         Matrix<T> q(n, n);
         blas::syrk_lower(true, n, n_in, T(w2), a_in, ld_in, T(0), q.data(), n);
         T* qd = q.data();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n * n > kParallelMinEntries)
         for (std::int64_t j = 0; j < n; ++j) {
             for (std::int64_t i = j; i < n; ++i) {
                 qd[i + j * n] += b2;
@@ -91,7 +91,7 @@ void gram_structured(Context& ctx, const Mlp& model, MatrixView<const T> x,
     const std::int64_t ldg = g.ld;
     if (terms.empty()) {
         // Every layer frozen: J = 0.
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n_rows * n_rows > kParallelMinEntries)
         for (std::int64_t j = 0; j < n_rows; ++j) {
             for (std::int64_t i = j; i < n_rows; ++i) gd[i + j * ldg] = T(0);
         }
@@ -103,7 +103,7 @@ void gram_structured(Context& ctx, const Mlp& model, MatrixView<const T> x,
         const LayerTerm<T>& t = terms.front();
         blas::syrk_lower(true, n_rows, t.width, T(1), t.seeds, t.width, T(0), gd, ldg);
         const T* q = t.input_gram.data();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n_rows * n_rows > kParallelMinEntries)
         for (std::int64_t b = 0; b < n_rows; ++b) {
             hadamard_column<false>(b, n_rows, 0, k, q + (b / k) * n, gd, gd + b * ldg);
         }
@@ -131,7 +131,7 @@ void gram_structured(Context& ctx, const Mlp& model, MatrixView<const T> x,
             }
             const T* q = term.input_gram.data();
             const T* sd = s.data();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (jb * m > kParallelMinEntries)
             for (std::int64_t bb = 0; bb < jb; ++bb) {
                 const std::int64_t b = j0 + bb;
                 // Rows from j0 on: the column's entries a >= b sit at a - j0 in the panel.
