@@ -137,6 +137,17 @@ template <class T>
 std::int64_t symmetric_eigen(Context& ctx, MatrixView<T> g, MatrixView<const T> shift, T* w) {
     return reference::symmetric_eigen<T>(ctx, g, shift, w);
 }
+template <class T>
+double frobenius_norm_lower(Context& ctx, MatrixView<const T> g, MatrixView<const T> shift) {
+    return reference::frobenius_norm_lower<T>(ctx, g, shift);
+}
+std::int64_t cholesky_factor_float(Context& ctx, MatrixView<const double> g,
+                                   MatrixView<const double> shift, MatrixView<float> l) {
+    return reference::cholesky_factor_float(ctx, g, shift, l);
+}
+void cholesky_apply_float(Context& ctx, MatrixView<const float> l, double* x, float* work) {
+    reference::cholesky_apply_float(ctx, l, x, work);
+}
 #define NGD_CPU_UNREACHABLE(T)                                                              \
     template void forward<T>(Context&, const Mlp&, const T*, MatrixView<const T>,           \
                              MatrixView<const T>, ForwardState<T>&);                        \
@@ -166,6 +177,10 @@ std::int64_t symmetric_eigen(Context& ctx, MatrixView<T> g, MatrixView<const T> 
 NGD_CPU_UNREACHABLE(float)
 NGD_CPU_UNREACHABLE(double)
 #undef NGD_CPU_UNREACHABLE
+template double frobenius_norm_lower<float>(Context&, MatrixView<const float>,
+                                            MatrixView<const float>);
+template double frobenius_norm_lower<double>(Context&, MatrixView<const double>,
+                                             MatrixView<const double>);
 #endif  // NGD_WITH_CPU
 
 }  // namespace ngd::cpu
