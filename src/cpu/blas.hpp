@@ -38,6 +38,8 @@ void spotrs_(const char*, const int*, const int*, const float*, const int*, floa
              int*, ngd_fortran_len);
 void dpotrs_(const char*, const int*, const int*, const double*, const int*, double*, const int*,
              int*, ngd_fortran_len);
+void strsv_(const char*, const char*, const char*, const int*, const float*, const int*, float*,
+            const int*, ngd_fortran_len, ngd_fortran_len, ngd_fortran_len);
 void ssyevd_(const char*, const char*, const int*, float*, const int*, float*, float*, const int*,
              int*, const int*, int*, ngd_fortran_len, ngd_fortran_len);
 void dsyevd_(const char*, const char*, const int*, double*, const int*, double*, double*,
@@ -141,6 +143,11 @@ inline int potrs_lower(std::int64_t n, std::int64_t nrhs, const double* l, std::
     int info = 0;
     dpotrs_("L", &in, &ir, l, &il, b, &ib, &info, 1);
     return info;
+}
+/// x <- L^-1 x, or L^-T x when `transpose`, for lower triangular L (n x n, non-unit diagonal).
+inline void trsv_lower(bool transpose, std::int64_t n, const float* l, std::int64_t ldl, float* x) {
+    const int in = to_int(n, "n"), il = to_int(ldl, "ldl"), one = 1;
+    strsv_("L", transpose ? "T" : "N", "N", &in, l, &il, x, &one, 1, 1, 1);
 }
 
 /// Eigenvalues (ascending, into w) and eigenvectors (into A's columns) of symmetric A (lower

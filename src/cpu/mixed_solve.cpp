@@ -1,5 +1,5 @@
 // cpu mixed-precision solve stages (mirror src/reference/mixed_solve.cpp): K = g + diag(shift)
-// rounded to float by an OpenMP pass, LAPACK spotrf on it, spotrs for each correction, and the
+// rounded to float by an OpenMP pass, LAPACK spotrf on it, two strsv for each correction, and the
 // Frobenius norm of K by an OpenMP reduction. The double residuals of the refinement are the
 // backend's symv (dsymv) and vector stages, called from src/mixed_solve.cpp.
 #include <cmath>
@@ -65,7 +65,10 @@ void cholesky_apply_float(Context& ctx, MatrixView<const float> l, double* x, fl
     if (n == 0) return;
     ThreadScope threads(ctx, n < kSerialOrder);
     for (std::int64_t i = 0; i < n; ++i) work[i] = float(x[i]);
-    blas::potrs_lower(n, 1, l.data, l.ld, work, n);
+    // Two triangular solves (level 2: one pass over the factor each, where potrs with one
+    // right-hand side goes through trsm).
+    blas::trsv_lower(false, n, l.data, l.ld, work);
+    blas::trsv_lower(true, n, l.data, l.ld, work);
     for (std::int64_t i = 0; i < n; ++i) x[i] = double(work[i]);
 }
 
