@@ -3,6 +3,8 @@
 // each correction (the double residuals are the backend's cublasDsymv and vector stages, called
 // from src/mixed_solve.cpp), and ||K||_F by a deterministic block reduction. The TF32 blocked
 // factorization for sm_80+ is designed in docs/performance.md ("Mixed-precision solve").
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cub/block/block_reduce.cuh>
 #include <string>
@@ -13,6 +15,9 @@
 
 namespace ngd::cuda {
 namespace {
+
+// CUB lives in a wrapped namespace (THRUST_CUB_WRAPPED_NAMESPACE), as in dense.cu.
+namespace cub = CUB_NS_QUALIFIER;
 
 constexpr std::int64_t kMaxNormBlocks = 1024;
 
@@ -103,13 +108,19 @@ double frobenius_norm_lower(Context& ctx, MatrixView<const T> g, MatrixView<cons
 }
 
 std::int64_t cholesky_factor_float(Context& ctx, MatrixView<const double> g,
-                                   MatrixView<const double> shift, MatrixView<float> l) {
+                                   MatrixView<const double> shift, MatrixView<float> l,
+                                   double* norm) {
     // g: N x N double (lower read); shift: N x 1; l: N x N float (lower written) -> L.
     Stage stage(ctx);
     CudaState& state = stage.state;
     const cudaStream_t stream = stage.stream();
     const std::int64_t n = g.rows;
+    *norm = 0;
     if (n == 0) return 0;
+    // ||K||_F first (a second read of g's lower triangle, a few percent of the factorization's
+    // time at the sizes where mixed precision pays; it synchronises, before the factorization is
+    // queued).
+    *norm = frobenius_norm_lower<double>(ctx, g, shift);
     auto* status = static_cast<FactorStatus*>(state.status_device);
     NGD_CUDA_CHECK(cudaMemsetAsync(status, 0, sizeof(FactorStatus), stream));
 

@@ -44,6 +44,7 @@ bool refine_column(Context& ctx, MatrixView<const double> g, MatrixView<const do
                    double* tmp, float* work, int& iterations, double& eta) {
     const std::int64_t n = g.rows;
     const double floor = refinement_floor();
+    const double target = floor / std::sqrt(double(n));
     // alpha_0 = (L L^T)^{-1} u with the float factor.
     NGD_STAGE(ctx, copy_vector<double>, ctx, n, u, x);
     NGD_STAGE(ctx, cholesky_apply_float, ctx, l, x, work);
@@ -54,11 +55,13 @@ bool refine_column(Context& ctx, MatrixView<const double> g, MatrixView<const do
         eta = backward_error<double>(ctx, n, r, x, u, norm_k);
         history.push_back(eta);
         if (!std::isfinite(eta)) return false;
+        if (eta <= target) return true;
         // At double's rounding floor the corrections stop paying: the last one gained less than
-        // a factor of two below 2^-53. Above it, no such gain over two corrections means that
-        // kappa(K) eps_float is near or beyond 1: refinement cannot get there.
+        // a factor of two below 2^-53. Above it, less than a factor of four over two corrections
+        // means that kappa(K) eps_float is near or beyond 1/2: refinement would crawl, or never
+        // get there.
         if (k >= 1 && eta > history[k - 1] / 2 && eta <= floor) return true;
-        if (k >= 2 && eta > history[k - 2] / 2) return false;
+        if (k >= 2 && eta > history[k - 2] / 4) return false;
         if (k == kMaxRefinements) return eta <= floor;
         // alpha_{k+1} = alpha_k - (L L^T)^{-1} r: the correction solved with the float factor.
         NGD_STAGE(ctx, cholesky_apply_float, ctx, l, r, work);
@@ -81,12 +84,12 @@ bool mixed_solve(Context& ctx, MatrixView<const T> g, MatrixView<const T> shift,
         report.backward_error = 0;
         // The float factor of K; a failed one (kappa(K) eps_float beyond 1) falls back at once.
         Matrix<float> l(n, n, space);
-        report.float_info = NGD_STAGE(ctx, cholesky_factor_float, ctx, g, shift, l.view());
+        double norm_k = 0;  // |K|_F, read in the same pass
+        report.float_info = NGD_STAGE(ctx, cholesky_factor_float, ctx, g, shift, l.view(), &norm_k);
         if (report.float_info != 0) {
             report.mixed_fallback = true;
             return false;
         }
-        const double norm_k = NGD_STAGE(ctx, frobenius_norm_lower<double>, ctx, g, shift);
         Matrix<double> r(n, 1, space), tmp(n, 1, space);
         Matrix<float> work(n, 1, space);
         for (std::int64_t c = 0; c < rhs.cols; ++c) {

@@ -13,12 +13,14 @@
 
 namespace ngd::detail {
 
-/// Refinement succeeds once the backward error is at most refinement_floor() = 2^-53 (double's
-/// unit roundoff) and the last correction reduced it by less than a factor of two: it has reached
-/// the rounding floor of its double residual, which is where a double Cholesky's backward error
-/// lies (within 2x in the tests). It fails when the backward error gains less than a factor of
-/// two over two corrections above 2^-53 (kappa(K) eps_float near or beyond 1), goes non-finite, or
-/// is still above 2^-53 after kMaxRefinements corrections (LAPACK's dsposv allows 30).
+/// Refinement succeeds once the backward error is at most 2^-53 / sqrt(N) (below where a double
+/// Cholesky's lies on the test systems: 1 to 2.3 times that), or at most refinement_floor() =
+/// 2^-53 (double's unit roundoff) with the last correction reducing it by less than a factor of
+/// two: it has then reached the rounding floor of its double residual, which is where a double
+/// Cholesky's backward error lies (within 2x in the tests). It fails when the backward error gains
+/// less than a factor of four over two corrections above 2^-53 (kappa(K) eps_float near or beyond
+/// 1/2), goes non-finite, or is still above 2^-53 after kMaxRefinements corrections (LAPACK's
+/// dsposv allows 30).
 constexpr int kMaxRefinements = 30;
 double refinement_floor();
 

@@ -35,19 +35,30 @@ double frobenius_norm_lower(Context& ctx, MatrixView<const T> g, MatrixView<cons
 }
 
 std::int64_t cholesky_factor_float(Context& ctx, MatrixView<const double> g,
-                                   MatrixView<const double> shift, MatrixView<float> l) {
+                                   MatrixView<const double> shift, MatrixView<float> l,
+                                   double* norm) {
     // g: N x N double (lower read); shift: N x 1; l: N x N float (lower written) -> L.
     const std::int64_t n = g.rows;
+    *norm = 0;
     if (n == 0) return 0;
     ThreadScope threads(ctx, n < kSerialOrder);
-    // l <- float(g + diag(shift)), lower triangle, one column per iteration.
-#pragma omp parallel for schedule(dynamic, 16) if (n * n > kParallelMinEntries)
+    // l <- float(g + diag(shift)), lower triangle, one column per iteration; |K|_F^2 in the same
+    // pass (off-diagonal entries twice).
+    double sum = 0;
+#pragma omp parallel for schedule(dynamic, 16) reduction(+ : sum) if (n * n > kParallelMinEntries)
     for (std::int64_t j = 0; j < n; ++j) {
         const double* src = g.data + j * g.ld;
         float* dst = l.data + j * l.ld;
-        dst[j] = float(src[j] + (shift.empty() ? 0.0 : shift.data[j]));
-        for (std::int64_t i = j + 1; i < n; ++i) dst[i] = float(src[i]);
+        const double d = src[j] + (shift.empty() ? 0.0 : shift.data[j]);
+        dst[j] = float(d);
+        double off = 0;
+        for (std::int64_t i = j + 1; i < n; ++i) {
+            dst[i] = float(src[i]);
+            off += src[i] * src[i];
+        }
+        sum += d * d + 2.0 * off;
     }
+    *norm = std::sqrt(sum);
     const int info = blas::potrf_lower(n, l.data, l.ld);
     if (info > 0) return info;
     std::int64_t bad = 0;

@@ -142,8 +142,9 @@ double frobenius_norm_lower(Context& ctx, MatrixView<const T> g, MatrixView<cons
     return reference::frobenius_norm_lower<T>(ctx, g, shift);
 }
 std::int64_t cholesky_factor_float(Context& ctx, MatrixView<const double> g,
-                                   MatrixView<const double> shift, MatrixView<float> l) {
-    return reference::cholesky_factor_float(ctx, g, shift, l);
+                                   MatrixView<const double> shift, MatrixView<float> l,
+                                   double* norm) {
+    return reference::cholesky_factor_float(ctx, g, shift, l, norm);
 }
 void cholesky_apply_float(Context& ctx, MatrixView<const float> l, double* x, float* work) {
     reference::cholesky_apply_float(ctx, l, x, work);

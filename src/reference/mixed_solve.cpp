@@ -25,15 +25,21 @@ double frobenius_norm_lower(Context& /*ctx*/, MatrixView<const T> g, MatrixView<
 }
 
 std::int64_t cholesky_factor_float(Context& /*ctx*/, MatrixView<const double> g,
-                                   MatrixView<const double> shift, MatrixView<float> l) {
+                                   MatrixView<const double> shift, MatrixView<float> l,
+                                   double* norm) {
     // g: N x N double (lower read); shift: N x 1; l: N x N float (lower written) -> L, K = L L^T.
     const std::int64_t n = g.rows;
-    // l <- float(g + diag(shift)): the one rounding of K to float.
+    // l <- float(g + diag(shift)): the one rounding of K to float; and |K|_F^2 from the double
+    // entries, the off-diagonal ones counted twice.
+    double sum = 0;
     for (std::int64_t j = 0; j < n; ++j) {
         for (std::int64_t i = j; i < n; ++i) {
-            l(i, j) = float(g(i, j) + (i == j && !shift.empty() ? shift.data[j] : 0.0));
+            const double k_ij = g(i, j) + (i == j && !shift.empty() ? shift.data[j] : 0.0);
+            sum += (i == j ? 1.0 : 2.0) * k_ij * k_ij;
+            l(i, j) = float(k_ij);
         }
     }
+    *norm = std::sqrt(sum);
     // Right-looking Cholesky in float: every entry of L is stored in float (inner products are
     // accumulated by the trailing updates, each rounded to float as it is stored).
     for (std::int64_t j = 0; j < n; ++j) {
