@@ -74,7 +74,8 @@ bool refine_column(Context& ctx, MatrixView<const double> g, MatrixView<const do
 
 template <class T>
 bool mixed_solve(Context& ctx, MatrixView<const T> g, MatrixView<const T> shift,
-                 MatrixView<const T> rhs, MatrixView<T> x, SolveReport& report) {
+                 MatrixView<const T> rhs, MatrixView<T> x, SolveReport& report,
+                 MatrixView<float> factor) {
     if constexpr (!std::is_same_v<T, double>) {
         return false;
     } else {
@@ -83,9 +84,14 @@ bool mixed_solve(Context& ctx, MatrixView<const T> g, MatrixView<const T> shift,
         report.refinement_iterations = 0;
         report.backward_error = 0;
         // The float factor of K; a failed one (kappa(K) eps_float beyond 1) falls back at once.
-        Matrix<float> l(n, n, space);
+        Matrix<float> owned;
+        MatrixView<float> l = factor;
+        if (l.empty()) {
+            owned = Matrix<float>(n, n, space);
+            l = owned.view();
+        }
         double norm_k = 0;  // |K|_F, read in the same pass
-        report.float_info = NGD_STAGE(ctx, cholesky_factor_float, ctx, g, shift, l.view(), &norm_k);
+        report.float_info = NGD_STAGE(ctx, cholesky_factor_float, ctx, g, shift, l, &norm_k);
         if (report.float_info != 0) {
             report.mixed_fallback = true;
             return false;
@@ -95,7 +101,7 @@ bool mixed_solve(Context& ctx, MatrixView<const T> g, MatrixView<const T> shift,
         for (std::int64_t c = 0; c < rhs.cols; ++c) {
             int iterations = 0;
             double eta = 0;
-            const bool ok = refine_column(ctx, g, shift, l.const_view(), norm_k,
+            const bool ok = refine_column(ctx, g, shift, MatrixView<const float>(l), norm_k,
                                           rhs.data + c * rhs.ld, x.data + c * x.ld, r.data(),
                                           tmp.data(), work.data(), iterations, eta);
             report.refinement_iterations = std::max(report.refinement_iterations, iterations);
@@ -116,7 +122,8 @@ bool mixed_solve(Context& ctx, MatrixView<const T> g, MatrixView<const T> shift,
     template double backward_error<T>(Context&, std::int64_t, const T*, const T*, const T*, \
                                       double);                                              \
     template bool mixed_solve<T>(Context&, MatrixView<const T>, MatrixView<const T>,        \
-                                 MatrixView<const T>, MatrixView<T>, SolveReport&);
+                                 MatrixView<const T>, MatrixView<T>, SolveReport&,          \
+                                 MatrixView<float>);
 NGD_INSTANTIATE_MIXED(float)
 NGD_INSTANTIATE_MIXED(double)
 #undef NGD_INSTANTIATE_MIXED

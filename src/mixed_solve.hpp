@@ -41,9 +41,12 @@ double backward_error(Context& ctx, std::int64_t n, const T* r, const T* x, cons
 /// succeeded (see kMaxRefinements); false when the caller must solve in double (x is then
 /// undefined). Fills report's float_info, refinement_iterations (largest over columns),
 /// mixed_fallback and backward_error; requested and used are the caller's. For float T it returns
-/// false at once and leaves the report alone (no lower precision to factor in). Synchronises.
+/// false at once and leaves the report alone (no lower precision to factor in).
+/// `factor`: N x N float storage for the float factor in the context's memory space (e.g. the
+/// scratch a double fallback overwrites anyway), or empty to allocate it. Synchronises.
 template <class T>
 bool mixed_solve(Context& ctx, MatrixView<const T> g, MatrixView<const T> shift,
-                 MatrixView<const T> rhs, MatrixView<T> x, SolveReport& report);
+                 MatrixView<const T> rhs, MatrixView<T> x, SolveReport& report,
+                 MatrixView<float> factor = {});
 
 }  // namespace ngd::detail

@@ -225,9 +225,14 @@ std::int64_t GramSystem<T>::try_cholesky(double damping, Matrix<T>& alpha) {
     }
     // Mixed precision: the float factor of K refined against the intact Gram (mixed_solve.hpp);
     // when it fails, the working Cholesky below.
+    // The float factor lives in work_'s storage (N x N of T holds at least the N x N floats it
+    // needs), which only the fallback below overwrites, after the factor is done with.
     const MatrixView<const T> rhs(rhs_->data(), big_n_, 1, ctx_.memory_space());
+    const MatrixView<float> factor(reinterpret_cast<float*>(work_.data()), big_n_, big_n_,
+                                   ctx_.memory_space());
     if (precision_ == SolvePrecision::mixed &&
-        mixed_solve<T>(ctx_, gram_.const_view(), shift_.const_view(), rhs, alpha.view(), last_)) {
+        mixed_solve<T>(ctx_, gram_.const_view(), shift_.const_view(), rhs, alpha.view(), last_,
+                       factor)) {
         last_.used = SolvePrecision::mixed;
         return 0;
     }
