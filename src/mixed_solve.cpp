@@ -2,6 +2,7 @@
 // Cholesky factor and double residuals, on the context's backend through its stages.
 #include "mixed_solve.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <type_traits>
@@ -61,7 +62,7 @@ bool refine_column(Context& ctx, MatrixView<const double> g, MatrixView<const do
         // means that kappa(K) eps_float is near or beyond 1/2: refinement would crawl, or never
         // get there.
         if (k >= 1 && eta > history[k - 1] / 2 && eta <= floor) return true;
-        if (k >= 2 && eta > history[k - 2] / 4) return false;
+        if (k >= 2 && eta > history[k - 2] / 4 && eta > floor) return false;
         if (k == kMaxRefinements) return eta <= floor;
         // alpha_{k+1} = alpha_k - (L L^T)^{-1} r: the correction solved with the float factor.
         NGD_STAGE(ctx, cholesky_apply_float, ctx, l, r, work);
