@@ -2,7 +2,8 @@
 // (DirectionOptions::precision), direction_from_jacobian() and NaturalGradient (Options::precision,
 // StepReport) give the working-precision result, refined, where the damped system's condition
 // allows (kappa ~1e4), and report the fallback to the double factorization where it does not
-// (kappa ~1e11, a damping far below the Gram's spectrum on a singular Gram).
+// (kappa ~1e11, a damping far below the Gram's spectrum on a singular Gram); the natural-residual
+// form refines with its per-row shift; float data steps as working.
 #include <gtest/gtest.h>
 
 #include <optional>
@@ -156,6 +157,50 @@ TEST_P(MixedDirection, NaturalGradientReportsThePrecisionOfTheStep) {
         }
         EXPECT_EQ(rm.solve_residual <= 1e-3, true);
     }
+}
+
+TEST_P(MixedDirection, NaturalResidualFormRefinesWithItsDiagonalShift) {
+    // Logistic loss in the natural-residual form: the shift n lambda H^{-1} differs per row, and
+    // the refinement's residual must use it.
+    std::vector<Problem<double>> all = model_problems<double>();
+    int checked = 0;
+    for (auto& p : all) {
+        if (p.loss != ngd::Loss::logistic || p.n() < 8) continue;
+        ++checked;
+        SCOPED_TRACE(p.name);
+        const auto u = upload<double>(ctx(), p);
+        const double lambda = damping_for_condition(ctx(), p, 1e3);
+        ngd::DirectionOptions opt;
+        opt.form = ngd::SolveForm::natural_residual;
+        SolveReport rw, rm;
+        const Matrix<double> dw = host(ctx(), ngd::direction(ctx(), p.model, u.theta.const_view(),
+                                                             u.batch(), p.loss, lambda, opt, &rw));
+        opt.precision = SolvePrecision::mixed;
+        const Matrix<double> dm = host(ctx(), ngd::direction(ctx(), p.model, u.theta.const_view(),
+                                                             u.batch(), p.loss, lambda, opt, &rm));
+        EXPECT_EQ(rm.used, SolvePrecision::mixed);
+        EXPECT_LE(rm.backward_error, 2 * rw.backward_error);
+        EXPECT_NEAR_NORMWISE(dm, dw, 1e-8);
+    }
+    EXPECT_GT(checked, 0);
+}
+
+TEST_P(MixedDirection, FloatStepIsTheWorkingStep) {
+    // float data: mixed has no lower precision to factor in, so the step is the working one.
+    std::vector<Problem<float>> all = model_problems<float>();
+    const Problem<float>& p = all.front();
+    ngd::NaturalGradient<float>::Options o;
+    o.damping = 1e-2;
+    auto working = upload<float>(ctx(), p), mixed = upload<float>(ctx(), p);
+    ngd::NaturalGradient<float>(o).step(ctx(), p.model, working.theta.view(), working.batch(),
+                                        p.loss);
+    o.precision = SolvePrecision::mixed;
+    const ngd::StepReport rm = ngd::NaturalGradient<float>(o).step(
+        ctx(), p.model, mixed.theta.view(), mixed.batch(), p.loss);
+    EXPECT_EQ(rm.precision, SolvePrecision::working);
+    EXPECT_FALSE(rm.mixed_fallback);
+    EXPECT_EQ(rm.refinement_iterations, 0);
+    EXPECT_TRUE(same_bits(host(ctx(), mixed.theta), host(ctx(), working.theta)));
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, MixedDirection, ::testing::Values(Which::reference, Which::cpu),
