@@ -9,7 +9,8 @@
 
 # What the C++ build and its tests need; scripts that need more (scripts/reproduce: matplotlib) add
 # to the list before ngd_setup.
-NGD_PACKAGES=(cmake g++ make libgtest-dev libgmock-dev libbenchmark-dev)
+NGD_PACKAGES=(cmake g++ make libgtest-dev libgmock-dev libbenchmark-dev libopenblas-openmp-dev
+    liblapack-dev)
 
 ngd_log() { printf '[ngd] %s\n' "$*" >&2; }
 

@@ -127,6 +127,17 @@ template <class T>
 void pseudo_inverse_scale(Context&, std::int64_t, const T*, T, T*) {
     not_compiled("pseudo_inverse_scale");
 }
+template <class T>
+double frobenius_norm_lower(Context&, MatrixView<const T>, MatrixView<const T>) {
+    not_compiled("frobenius_norm_lower");
+}
+std::int64_t cholesky_factor_float(Context&, MatrixView<const double>, MatrixView<const double>,
+                                   MatrixView<float>, double*) {
+    not_compiled("cholesky_factor_float");
+}
+void cholesky_apply_float(Context&, MatrixView<const float>, double*, float*) {
+    not_compiled("cholesky_apply_float");
+}
 
 // Explicit instantiations, float and double, in the order of stage_signatures.inc.
 #define NGD_STUB_INSTANTIATE(T)                                                                 \
@@ -167,5 +178,9 @@ void pseudo_inverse_scale(Context&, std::int64_t, const T*, T, T*) {
     template void pseudo_inverse_scale<T>(Context&, std::int64_t, const T*, T, T*);
 NGD_STUB_INSTANTIATE(float)
 NGD_STUB_INSTANTIATE(double)
+template double frobenius_norm_lower<float>(Context&, MatrixView<const float>,
+                                            MatrixView<const float>);
+template double frobenius_norm_lower<double>(Context&, MatrixView<const double>,
+                                             MatrixView<const double>);
 
 }  // namespace ngd::cuda

@@ -106,7 +106,7 @@ StepReport NaturalGradient<T>::step(Context& ctx, const Mlp& model, MatrixView<T
     detail::check_batch<T>(ctx, fn, model, batch, loss);
 
     // Everything that does not depend on lambda, once; every try below reuses the Gram matrix.
-    const DirectionOptions dopt{options_.gram_mode, options_.form};
+    const DirectionOptions dopt{options_.gram_mode, options_.form, options_.precision};
     detail::GramSystem<T> system(ctx, fn, model, theta_in, batch, loss, dopt, options_.time_stages);
     const detail::Ladder ladder{options_.damping_raises, options_.raise_factor,
                                 options_.fallback == Fallback::pseudo_inverse,
@@ -129,6 +129,10 @@ StepReport NaturalGradient<T>::step(Context& ctx, const Mlp& model, MatrixView<T
         r.rung = s.fallback_used ? Rung::pseudo_inverse
                                  : (s.cholesky_tries > 1 ? Rung::raised_damping : Rung::cholesky);
         r.solve_residual = s.solve_residual;
+        r.precision = s.report.used;
+        r.mixed_fallback = s.report.mixed_fallback;
+        r.refinement_iterations = s.report.refinement_iterations;
+        r.backward_error = s.report.backward_error;
         r.form = system.form();  // automatic may have moved to the factor form in this solve
 
         // Step guard: shorten eta so that |eta d| and eta sqrt(d^T F d) stay within bounds.

@@ -11,6 +11,7 @@
 
 #include "check.hpp"
 #include "dispatch.hpp"
+#include "mixed_solve.hpp"
 #include "ngd/error.hpp"
 #include "result_checks.hpp"
 
@@ -89,7 +90,8 @@ GramSystem<T>::GramSystem(Context& ctx, const char* fn, const Mlp& model, Matrix
       loss_(loss),
       time_stages_(time_stages),
       gram_mode_(options.gram_mode),
-      automatic_(options.form == SolveForm::automatic) {
+      automatic_(options.form == SolveForm::automatic),
+      precision_(options.precision) {
     const MemorySpace space = ctx.memory_space();
     n_ = batch.size();
     k_ = model.n_outputs();
@@ -209,6 +211,8 @@ void GramSystem<T>::set_shift(double damping) {
 
 template <class T>
 std::int64_t GramSystem<T>::try_cholesky(double damping, Matrix<T>& alpha) {
+    last_ = SolveReport{};
+    last_.requested = precision_;
     set_shift(damping);
     // n lambda H^{-1} can overflow where H^{-1} did not: automatic moves to the factor form (the
     // same system, with a finite shift n lambda); an explicit natural_residual fails the rung like
@@ -218,6 +222,19 @@ std::int64_t GramSystem<T>::try_cholesky(double damping, Matrix<T>& alpha) {
         if (!automatic_) return -1;
         use_factor_form();
         set_shift(damping);
+    }
+    // Mixed precision: the float factor of K refined against the intact Gram (mixed_solve.hpp);
+    // when it fails, the working Cholesky below.
+    // The float factor lives in work_'s storage (N x N of T holds at least the N x N floats it
+    // needs), which only the fallback below overwrites, after the factor is done with.
+    const MatrixView<const T> rhs(rhs_->data(), big_n_, 1, ctx_.memory_space());
+    const MatrixView<float> factor(reinterpret_cast<float*>(work_.data()), big_n_, big_n_,
+                                   ctx_.memory_space());
+    if (precision_ == SolvePrecision::mixed &&
+        mixed_solve<T>(ctx_, gram_.const_view(), shift_.const_view(), rhs, alpha.view(), last_,
+                       factor)) {
+        last_.used = SolvePrecision::mixed;
+        return 0;
     }
     // The factorization reads and overwrites only the lower triangle, so only that is copied, in
     // column panels (N - c0) x w: about half the traffic of the whole N x N (N = 40960 in double:
@@ -268,7 +285,8 @@ void GramSystem<T>::pseudo_inverse_solve(double damping, Matrix<T>& alpha) {
 }
 
 template <class T>
-double GramSystem<T>::equilibrated_residual(const Matrix<T>& alpha, Matrix<T>& w) {
+double GramSystem<T>::equilibrated_residual(const Matrix<T>& alpha, Matrix<T>& w,
+                                            double* backward) {
     // w = G alpha; r = w + shift .* alpha - rhs with the shift of the last system solved, weighed
     // by D = diag(G) + shift (the acceptance test of result_checks.hpp).
     Matrix<T> r(big_n_, 1, ctx_.memory_space());
@@ -279,6 +297,11 @@ double GramSystem<T>::equilibrated_residual(const Matrix<T>& alpha, Matrix<T>& w
     const Matrix<T> shift = to_host<T>(ctx_, shift_.const_view());
     std::vector<double> d = gram_diagonal_;
     for (std::int64_t i = 0; i < big_n_; ++i) d[i] += double(shift[i]);
+    if (backward != nullptr) {
+        const double norm_k =
+            NGD_STAGE(ctx_, frobenius_norm_lower<T>, ctx_, gram_.const_view(), shift_.const_view());
+        *backward = backward_error<T>(ctx_, big_n_, r.data(), alpha.data(), rhs_->data(), norm_k);
+    }
     return detail::equilibrated_residual<T>(ctx_, big_n_, r.data(), rhs_->data(), d);
 }
 
@@ -300,8 +323,9 @@ Solution<T> GramSystem<T>::solve(double damping, const Ladder& ladder, double& s
         ++s.cholesky_tries;
         std::int64_t info = try_cholesky(lambda, alpha);
         double residual = -1;
+        s.report = last_;
         if (info == 0) {
-            s.solve_residual = residual = equilibrated_residual(alpha, w);
+            s.solve_residual = residual = equilibrated_residual(alpha, w, &s.report.backward_error);
             if (s.solve_residual <= max_residual) break;
             info = -1;
         }
@@ -312,7 +336,10 @@ Solution<T> GramSystem<T>::solve(double damping, const Ladder& ladder, double& s
                                             max_residual);
             }
             pseudo_inverse_solve(damping, alpha);
-            s.solve_residual = equilibrated_residual(alpha, w);
+            // No Cholesky gave this step: the working-precision eigendecomposition did.
+            s.report.used = SolvePrecision::working;
+            s.report.refinement_iterations = 0;
+            s.solve_residual = equilibrated_residual(alpha, w, &s.report.backward_error);
             lambda = damping;
             s.fallback_used = true;
             break;
@@ -324,6 +351,7 @@ Solution<T> GramSystem<T>::solve(double damping, const Ladder& ladder, double& s
         }
     }
     s.damping = lambda;
+    s.report.solve_residual = s.solve_residual;
     mark(seconds_solve, t0);
 
     // d = A^T alpha: one backprop with cotangent alpha.

@@ -53,6 +53,7 @@ struct Solution {
     std::int64_t cholesky_info = 0;  ///< info of the last failed factorization, 0 if none failed
     bool fallback_used = false;
     double solve_residual = 0;  ///< |D^-1/2 (K alpha - rhs)| / |D^-1/2 rhs|, D = diag(K)
+    SolveReport report;         ///< precision, refinement and backward error of the solve taken
     double gradient_dot = 0;    ///< grad L . d
     double curvature = 0;       ///< d^T F d (undamped Gauss-Newton)
 };
@@ -82,7 +83,9 @@ class GramSystem {
                       double& seconds_direction);
 
   private:
-    // (g + diag(shift(lambda))) alpha = rhs into alpha; returns info (0 ok, > 0, or -1 non-finite).
+    // (g + diag(shift(lambda))) alpha = rhs into alpha, in the precision asked for (mixed falls
+    // back to the working Cholesky by itself); returns info (0 ok, > 0, or -1 non-finite) and
+    // fills last_.
     std::int64_t try_cholesky(double damping, Matrix<T>& alpha);
     void pseudo_inverse_solve(double damping, Matrix<T>& alpha);
     void set_shift(double damping);
@@ -90,8 +93,9 @@ class GramSystem {
     void build_system();
     // Automatic form only: the factor form from here on (rebuilds the Gram with M).
     void use_factor_form();
-    // w = G alpha and the equilibrated residual of the last system solved (Inf if not finite).
-    double equilibrated_residual(const Matrix<T>& alpha, Matrix<T>& w);
+    // w = G alpha and the equilibrated residual of the last system solved (Inf if not finite);
+    // its normwise backward error into *backward when given.
+    double equilibrated_residual(const Matrix<T>& alpha, Matrix<T>& w, double* backward = nullptr);
     void mark(double& slot, double start) const;
 
     Context& ctx_;
@@ -106,6 +110,8 @@ class GramSystem {
     SolveForm form_ = SolveForm::factor;
     bool automatic_ = false;
     bool natural_ = false;
+    SolvePrecision precision_ = SolvePrecision::working;
+    SolveReport last_;  // of the last try_cholesky
     ForwardState<T> state_;
     LossFactors<T> factors_;
     MatrixView<const T> factor_;  // M, or empty for M = I

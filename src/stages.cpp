@@ -2,12 +2,14 @@
 // stages on the context's backend. Results are allocated in the context's memory space.
 #include "ngd/stages.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
 
 #include "check.hpp"
 #include "dispatch.hpp"
+#include "mixed_solve.hpp"
 #include "ngd/error.hpp"
 #include "pipeline.hpp"
 #include "result_checks.hpp"
@@ -40,6 +42,10 @@ const char* to_string(SolveForm form) {
             return "natural_residual";
     }
     return "unknown";
+}
+
+const char* to_string(SolvePrecision precision) {
+    return precision == SolvePrecision::mixed ? "mixed" : "working";
 }
 
 template <class T>
@@ -204,7 +210,7 @@ Matrix<T> gram(Context& ctx, const Mlp& model, MatrixView<const T> theta, const 
 
 template <class T>
 Matrix<T> damped_solve(Context& ctx, MatrixView<const T> gram, double shift,
-                       MatrixView<const T> rhs) {
+                       MatrixView<const T> rhs, SolvePrecision precision, SolveReport* report) {
     const char* fn = "ngd::damped_solve";
     if (gram.rows < 1) {
         throw InvalidArgument(detail::message(
@@ -216,41 +222,56 @@ Matrix<T> damped_solve(Context& ctx, MatrixView<const T> gram, double shift,
     detail::check_nonnegative(fn, "shift", shift);
     detail::check_finite<T>(ctx, fn, "gram", gram);
     detail::check_finite<T>(ctx, fn, "rhs", rhs);
-    // Cholesky on a copy: the caller's gram stays intact for the acceptance test below.
     const MemorySpace space = ctx.memory_space();
-    Matrix<T> chol(big_n, big_n, space);
-    NGD_STAGE(ctx, copy_matrix<T>, ctx, gram, chol.view());
     Matrix<T> shifts(big_n, 1, space);
     NGD_STAGE(ctx, fill<T>, ctx, big_n, T(shift), shifts.data());
     Matrix<T> x(big_n, rhs.cols, space);
-    NGD_STAGE(ctx, copy_matrix<T>, ctx, rhs, x.view());
-    const std::int64_t info =
-        NGD_STAGE(ctx, cholesky_solve<T>, ctx, chol.view(), shifts.const_view(), x.view());
-    if (info != 0) detail::throw_not_positive_definite(fn, info, big_n, shift);
+    SolveReport rep;
+    rep.requested = precision;
+    // Mixed precision reads the caller's gram and leaves it intact; when it falls back, or for
+    // the working precision, Cholesky runs on a copy: the gram stays intact for the acceptance
+    // test below.
+    const bool mixed = precision == SolvePrecision::mixed &&
+                       detail::mixed_solve<T>(ctx, gram, shifts.const_view(), rhs, x.view(), rep);
+    rep.used = mixed ? SolvePrecision::mixed : SolvePrecision::working;
+    if (!mixed) {
+        Matrix<T> chol(big_n, big_n, space);
+        NGD_STAGE(ctx, copy_matrix<T>, ctx, gram, chol.view());
+        NGD_STAGE(ctx, copy_matrix<T>, ctx, rhs, x.view());
+        const std::int64_t info =
+            NGD_STAGE(ctx, cholesky_solve<T>, ctx, chol.view(), shifts.const_view(), x.view());
+        if (info != 0) detail::throw_not_positive_definite(fn, info, big_n, shift);
+    }
 
     // Acceptance (DESIGN.md section 4): the equilibrated residual of every column, with
-    // r = G x + shift x - rhs and D = diag(G) + shift.
+    // r = G x + shift x - rhs and D = diag(G) + shift; and the normwise backward error reported.
     std::vector<double> d = detail::diagonal<T>(ctx, gram);
     for (double& v : d) v += double(T(shift));
     const double limit = detail::max_solve_residual<T>();
-    Matrix<T> r(big_n, 1, space);
+    const double norm_k = NGD_STAGE(ctx, frobenius_norm_lower<T>, ctx, gram, shifts.const_view());
+    Matrix<T> r(big_n, 1, space), tmp(big_n, 1, space);
+    rep.backward_error = 0;
     for (std::int64_t c = 0; c < rhs.cols; ++c) {
         const T* xc = x.data() + c * big_n;
         const T* rhs_c = rhs.data + c * rhs.ld;
-        NGD_STAGE(ctx, symv_lower<T>, ctx, gram, xc, r.data());
-        NGD_STAGE(ctx, axpby<T>, ctx, big_n, T(shift), xc, T(1), r.data());
-        NGD_STAGE(ctx, axpby<T>, ctx, big_n, T(-1), rhs_c, T(1), r.data());
+        detail::shifted_residual<T>(ctx, gram, shifts.const_view(), xc, rhs_c, r.data(),
+                                    tmp.data());
         const double residual = detail::equilibrated_residual<T>(ctx, big_n, r.data(), rhs_c, d);
         if (!(residual <= limit)) {
             detail::throw_not_positive_definite(fn, -1, big_n, shift, residual, limit);
         }
+        rep.solve_residual = std::max(rep.solve_residual, residual);
+        rep.backward_error = std::max(
+            rep.backward_error, detail::backward_error<T>(ctx, big_n, r.data(), xc, rhs_c, norm_k));
     }
+    if (report != nullptr) *report = rep;
     return x;
 }
 
 template <class T>
 Matrix<T> direction(Context& ctx, const Mlp& model, MatrixView<const T> theta,
-                    const Batch<T>& batch, Loss loss, double damping, DirectionOptions options) {
+                    const Batch<T>& batch, Loss loss, double damping, DirectionOptions options,
+                    SolveReport* report) {
     const char* fn = "ngd::direction";
     detail::check_nonnegative(fn, "damping", damping);
     detail::check_theta<T>(ctx, fn, model, theta);
@@ -258,13 +279,17 @@ Matrix<T> direction(Context& ctx, const Mlp& model, MatrixView<const T> theta,
     // No ladder here: a bare direction either solves the system asked for or says why not.
     detail::GramSystem<T> system(ctx, fn, model, theta, batch, loss, options, false);
     double seconds_solve = 0, seconds_direction = 0;
-    return std::move(system.solve(damping, detail::Ladder{}, seconds_solve, seconds_direction).d);
+    detail::Solution<T> s =
+        system.solve(damping, detail::Ladder{}, seconds_solve, seconds_direction);
+    if (report != nullptr) *report = s.report;
+    return std::move(s.d);
 }
 
 template <class T>
 Matrix<T> direction_from_jacobian(Context& ctx, MatrixView<const T> jacobian,
                                   MatrixView<const T> residual, double damping,
-                                  MatrixView<const T> factor) {
+                                  MatrixView<const T> factor, SolvePrecision precision,
+                                  SolveReport* report) {
     const char* fn = "ngd::direction_from_jacobian";
     if (jacobian.rows < 1 || jacobian.cols < 1) {
         throw InvalidArgument(detail::message(
@@ -319,10 +344,21 @@ Matrix<T> direction_from_jacobian(Context& ctx, MatrixView<const T> jacobian,
     Matrix<T> shifts(big_n, 1, space);
     NGD_STAGE(ctx, fill<T>, ctx, big_n, T(shift), shifts.data());
     Matrix<T> alpha(big_n, 1, space);
-    NGD_STAGE(ctx, copy_matrix<T>, ctx, residual, alpha.view());
-    const std::int64_t info =
-        NGD_STAGE(ctx, cholesky_solve<T>, ctx, g.view(), shifts.const_view(), alpha.view());
-    if (info != 0) detail::throw_not_positive_definite(fn, info, big_n, shift);
+    SolveReport rep;
+    rep.requested = precision;
+    const double norm_k =
+        NGD_STAGE(ctx, frobenius_norm_lower<T>, ctx, g.const_view(), shifts.const_view());
+    // Mixed precision leaves G intact; the working Cholesky (or the fallback) factors it in place.
+    const bool mixed = precision == SolvePrecision::mixed &&
+                       detail::mixed_solve<T>(ctx, g.const_view(), shifts.const_view(), residual,
+                                              alpha.view(), rep);
+    rep.used = mixed ? SolvePrecision::mixed : SolvePrecision::working;
+    if (!mixed) {
+        NGD_STAGE(ctx, copy_matrix<T>, ctx, residual, alpha.view());
+        const std::int64_t info =
+            NGD_STAGE(ctx, cholesky_solve<T>, ctx, g.view(), shifts.const_view(), alpha.view());
+        if (info != 0) detail::throw_not_positive_definite(fn, info, big_n, shift);
+    }
     Matrix<T> d(p, 1, space);
     NGD_STAGE(ctx, gemv<T>, ctx, true, a, alpha.data(), d.data());
     detail::check_overflow<T>(ctx, fn, "direction d = A^T alpha", d.const_view(),
@@ -337,6 +373,10 @@ Matrix<T> direction_from_jacobian(Context& ctx, MatrixView<const T> jacobian,
     const double res = detail::equilibrated_residual<T>(ctx, big_n, r.data(), residual.data, diag);
     const double limit = detail::max_solve_residual<T>();
     if (!(res <= limit)) detail::throw_not_positive_definite(fn, -1, big_n, shift, res, limit);
+    rep.solve_residual = res;
+    rep.backward_error =
+        detail::backward_error<T>(ctx, big_n, r.data(), alpha.data(), residual.data, norm_k);
+    if (report != nullptr) *report = rep;
     return d;
 }
 
@@ -356,11 +396,13 @@ Matrix<T> direction_from_jacobian(Context& ctx, MatrixView<const T> jacobian,
     template NGD_API Matrix<T> gram<T>(Context&, const Mlp&, MatrixView<const T>, const Batch<T>&, \
                                        Loss, GramMode);                                            \
     template NGD_API Matrix<T> damped_solve<T>(Context&, MatrixView<const T>, double,              \
-                                               MatrixView<const T>);                               \
+                                               MatrixView<const T>, SolvePrecision, SolveReport*); \
     template NGD_API Matrix<T> direction<T>(Context&, const Mlp&, MatrixView<const T>,             \
-                                            const Batch<T>&, Loss, double, DirectionOptions);      \
+                                            const Batch<T>&, Loss, double, DirectionOptions,       \
+                                            SolveReport*);                                         \
     template NGD_API Matrix<T> direction_from_jacobian<T>(                                         \
-        Context&, MatrixView<const T>, MatrixView<const T>, double, MatrixView<const T>);
+        Context&, MatrixView<const T>, MatrixView<const T>, double, MatrixView<const T>,           \
+        SolvePrecision, SolveReport*);
 NGD_INSTANTIATE_STAGES(float)
 NGD_INSTANTIATE_STAGES(double)
 

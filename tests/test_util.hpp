@@ -42,7 +42,9 @@ constexpr double unit_roundoff() {
 /// because each comparison sets two computed results against each other (or a chain of two stages,
 /// forward then product). Worst-case bounds exceed the typical sqrt(n) u error, so 8 never flags
 /// honest roundoff, while any real bug (a wrong index, a missing multiplier) is an O(1) relative
-/// error.
+/// error. The bound holds for float accumulation in any blocking order, so it covers the float
+/// stages of both fast backends as they are: CUDA's kernels and cuBLAS, and the cpu backend's BLAS
+/// (GEMM, SYRK, potrf run in float there; only the reference accumulates in double).
 template <class T>
 double tolerance(double reduction_length, double condition = 1.0) {
     return 8.0 * unit_roundoff<T>() * std::max(reduction_length, 1.0) * std::max(condition, 1.0);

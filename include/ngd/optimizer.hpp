@@ -56,6 +56,13 @@ struct StepReport {
     /// |D^-1/2 (K alpha - rhs)| / |D^-1/2 rhs|, D = diag(K): the residual of the equilibrated
     /// damped system (scale-invariant; the acceptance test of docs/errors.md)
     double solve_residual = 0;
+    /// The precision whose factorization gave the step (SolvePrecision): mixed when the float
+    /// factor, refined, did; working otherwise (asked for, float data, or mixed's fallback).
+    SolvePrecision precision = SolvePrecision::working;
+    bool mixed_fallback = false;    ///< mixed was asked and fell back to the double Cholesky
+    int refinement_iterations = 0;  ///< refinement corrections of the mixed solve taken
+    /// |K alpha - u|_2 / (|K|_F |alpha|_2 + |u|_2): the normwise backward error of the solve taken
+    double backward_error = 0;
     double learning_rate = 0;   ///< eta actually used (smaller than asked when the guard acted)
     bool step_limited = false;  ///< the step guard shortened the step
     double step_norm = 0;       ///< |eta d|
@@ -73,6 +80,8 @@ class NGD_API NaturalGradient {
         double damping = 1e-3;       ///< lambda >= 0 (parameter space; n lambda on the Gram side)
         GramMode gram_mode = GramMode::structured;
         SolveForm form = SolveForm::automatic;
+        /// working (default), or mixed: a float Cholesky refined in double (see SolvePrecision)
+        SolvePrecision precision = SolvePrecision::working;
         bool evaluate_after = true;  ///< evaluate the loss at the new theta (always on for LM)
         bool time_stages = false;    ///< per-stage times in the report (synchronises per stage)
 

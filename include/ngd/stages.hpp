@@ -34,8 +34,41 @@ enum class GramMode { structured, explicit_jacobian };
 /// are confident, where M spans e^{-|m|} and the factor form loses all accuracy.
 enum class SolveForm { automatic, factor, natural_residual };
 
+/// The precision of the damped solve's factorization (DESIGN.md section 4, docs/performance.md).
+///   working: Cholesky in the data's precision T (the default).
+///   mixed:   for double data, K = G + shift is factored in float (about twice as fast on a CPU,
+///            more on GPUs with slow float64) and the solution refined in double: r = u - K alpha
+///            in double, alpha += (L L^T)^{-1} r with the float factor L, until the normwise
+///            backward error |K alpha - u| / (|K|_F |alpha| + |u|) is that of a double Cholesky
+///            (it stops below 2^-53, or where it stops improving below sqrt(N) 2^-53). When the
+///            float factorization fails or refinement stagnates above that (kappa(K) beyond about
+///            1e7, e.g. a small damping), the double factorization gives the solution instead and
+///            the report says so (SolveReport::mixed_fallback). For float data there is no lower
+///            precision to factor in: mixed is the working solve (the report says working, with
+///            no refinement and no fallback).
+/// Either way the solution then passes the same acceptance test.
+enum class SolvePrecision { working, mixed };
+
+/// What a damped solve did: damped_solve, direction and direction_from_jacobian fill it when given
+/// one; NaturalGradient copies it into its StepReport. With several right-hand sides, the largest
+/// iterations and errors over the columns.
+struct SolveReport {
+    SolvePrecision requested = SolvePrecision::working;
+    /// The precision whose factorization gave the solution: mixed (the float factor, refined), or
+    /// working (asked for, float data, or the fallback).
+    SolvePrecision used = SolvePrecision::working;
+    bool mixed_fallback = false;    ///< mixed was asked for double data and refinement failed
+    int refinement_iterations = 0;  ///< corrections alpha += (L L^T)^{-1} r applied
+    std::int64_t float_info = 0;    ///< the float factorization's info (0 ok, > 0 pivot, -1 NaN)
+    /// |K alpha - u|_2 / (|K|_F |alpha|_2 + |u|_2), in double, of the solution returned
+    double backward_error = 0;
+    /// |D^-1/2 (K alpha - u)| / |D^-1/2 u|, D = diag(K): the acceptance test's residual
+    double solve_residual = 0;
+};
+
 NGD_API const char* to_string(GramMode mode);
 NGD_API const char* to_string(SolveForm form);
+NGD_API const char* to_string(SolvePrecision precision);
 
 /// Model outputs f (k x n). `output_rows` only for matrix-factorization models.
 template <class T>
@@ -72,14 +105,18 @@ NGD_API Matrix<T> gram(Context& ctx, const Mlp& model, MatrixView<const T> theta
 /// rhs (N x r) by Cholesky. For an NGD step, shift = n lambda. Throws NotPositiveDefinite with
 /// LAPACK's info when G + shift I is not numerically positive definite, or info = -1 when a
 /// column of X fails the acceptance test (equilibrated residual above 1e-3 in double, 1e-2 in
-/// float; docs/errors.md); NonFiniteInput for NaN/Inf.
+/// float; docs/errors.md); NonFiniteInput for NaN/Inf. `precision`: see SolvePrecision; `report`
+/// (optional) says what the solve did.
 template <class T>
 NGD_API Matrix<T> damped_solve(Context& ctx, MatrixView<const T> gram, double shift,
-                               MatrixView<const T> rhs);
+                               MatrixView<const T> rhs,
+                               SolvePrecision precision = SolvePrecision::working,
+                               SolveReport* report = nullptr);
 
 struct DirectionOptions {
     GramMode gram_mode = GramMode::structured;
     SolveForm form = SolveForm::automatic;
+    SolvePrecision precision = SolvePrecision::working;  ///< of the damped solve
 };
 
 /// The damped natural-gradient direction d = (F + lambda I)^{-1} grad L (p x 1), lambda >= 0.
@@ -88,20 +125,23 @@ struct DirectionOptions {
 /// the range of A passes the acceptance test): use lambda > 0, or NaturalGradient with
 /// damping 0, damping_raises 0 and Fallback::pseudo_inverse, whose step A^T (A A^T)^+ u is then
 /// the undamped F^{-1} grad L. Throws NotPositiveDefinite when the solve fails the acceptance test
-/// of docs/errors.md.
+/// of docs/errors.md. `report` (optional) says what the damped solve did.
 template <class T>
 NGD_API Matrix<T> direction(Context& ctx, const Mlp& model, MatrixView<const T> theta,
                             const Batch<T>& batch, Loss loss, double damping,
-                            DirectionOptions options = {});
+                            DirectionOptions options = {}, SolveReport* report = nullptr);
 
 /// Bring your own Jacobian: for a model ngd does not know. jacobian is N x p (sample-major rows,
 /// N = n k), residual u is N x 1, factor is empty (M = I, k = 1: each row its own sample, as for
 /// squared loss) or k x (k n) with block i = M_i (so F = J^T blockdiag(M M^T) J / n and
 /// grad L = J^T blockdiag(M) u / n). Returns d = A^T (A A^T + n lambda I)^{-1} u with A = M^T J.
-/// Throws NotPositiveDefinite as direction() does (the same acceptance test).
+/// Throws NotPositiveDefinite as direction() does (the same acceptance test). `precision` and
+/// `report` as for damped_solve.
 template <class T>
 NGD_API Matrix<T> direction_from_jacobian(Context& ctx, MatrixView<const T> jacobian,
                                           MatrixView<const T> residual, double damping,
-                                          MatrixView<const T> factor = {});
+                                          MatrixView<const T> factor = {},
+                                          SolvePrecision precision = SolvePrecision::working,
+                                          SolveReport* report = nullptr);
 
 }  // namespace ngd

@@ -1,0 +1,176 @@
+// CUDA mixed-precision solve stages (mirror src/reference/mixed_solve.cpp): K = g + diag(shift)
+// rounded to float into a copy by one kernel, cusolverDnXpotrf in float on it, Xpotrs in float for
+// each correction (the double residuals are the backend's cublasDsymv and vector stages, called
+// from src/mixed_solve.cpp), and ||K||_F by a deterministic block reduction. The TF32 blocked
+// factorization for sm_80+ is designed in docs/performance.md ("Mixed-precision solve").
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cub/block/block_reduce.cuh>
+#include <string>
+
+#include "common.cuh"
+#include "ngd/error.hpp"
+#include "stages.hpp"
+
+namespace ngd::cuda {
+namespace {
+
+// CUB lives in a wrapped namespace (THRUST_CUB_WRAPPED_NAMESPACE), as in dense.cu.
+namespace cub = CUB_NS_QUALIFIER;
+
+constexpr std::int64_t kMaxNormBlocks = 1024;
+
+// Status words of cholesky_factor_float in state.status_device.
+struct FactorStatus {
+    int potrf_info;
+    int factor_nonfinite;
+};
+
+// One block per column j (grid-stride over columns), threads over its rows i >= j: the block's
+// sum of k_jj^2 + 2 sum_{i > j} g_ij^2 in double into partials[block].
+template <class T>
+__global__ void frobenius_partials_kernel(const T* __restrict__ g, std::int64_t ldg,
+                                          const T* __restrict__ shift, std::int64_t n,
+                                          double* __restrict__ partials) {
+    double sum = 0;
+    for (std::int64_t j = blockIdx.x; j < n; j += gridDim.x) {
+        const T* col = g + j * ldg;
+        for (std::int64_t i = j + threadIdx.x; i < n; i += blockDim.x) {
+            if (i == j) {
+                const double d = double(col[j]) + (shift != nullptr ? double(shift[j]) : 0.0);
+                sum += d * d;
+            } else {
+                sum += 2.0 * double(col[i]) * double(col[i]);
+            }
+        }
+    }
+    using Reduce = cub::BlockReduce<double, kThreads>;
+    __shared__ typename Reduce::TempStorage storage;
+    const double block_sum = Reduce(storage).Sum(sum);
+    if (threadIdx.x == 0) partials[blockIdx.x] = block_sum;
+}
+
+// One thread per row i (x, grid-stride) of column j (y, grid-stride), lower triangle only:
+// l_ij = float(g_ij + [i == j] shift_j).
+__global__ void round_to_float_kernel(const double* __restrict__ g, std::int64_t ldg,
+                                      const double* __restrict__ shift, std::int64_t n,
+                                      float* __restrict__ l, std::int64_t ldl) {
+    for (std::int64_t j = blockIdx.y; j < n; j += gridDim.y) {
+        for (std::int64_t i = j + blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n;
+             i += std::int64_t(gridDim.x) * blockDim.x) {
+            const double s = (i == j && shift != nullptr) ? shift[j] : 0.0;
+            l[i + j * ldl] = float(g[i + j * ldg] + s);
+        }
+    }
+}
+
+// One thread per diagonal entry of L (grid-stride): raises *flag when one is NaN/Inf (a NaN
+// anywhere in the factor reaches the diagonal of its row through the sum of squares).
+__global__ void check_float_diagonal_kernel(const float* __restrict__ l, std::int64_t ldl,
+                                            std::int64_t n, int* flag) {
+    for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n;
+         i += std::int64_t(gridDim.x) * blockDim.x) {
+        if (!isfinite(l[i + i * ldl])) *flag = 1;
+    }
+}
+
+// One thread per entry (grid-stride): y = float(x).
+__global__ void narrow_kernel(const double* __restrict__ x, std::int64_t n, float* __restrict__ y) {
+    for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n;
+         i += std::int64_t(gridDim.x) * blockDim.x) {
+        y[i] = float(x[i]);
+    }
+}
+
+// One thread per entry (grid-stride): x = double(y).
+__global__ void widen_kernel(const float* __restrict__ y, std::int64_t n, double* __restrict__ x) {
+    for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n;
+         i += std::int64_t(gridDim.x) * blockDim.x) {
+        x[i] = double(y[i]);
+    }
+}
+
+}  // namespace
+
+template <class T>
+double frobenius_norm_lower(Context& ctx, MatrixView<const T> g, MatrixView<const T> shift) {
+    // g: N x N (lower triangle read); shift: N x 1 or empty. Synchronises (finish_sum).
+    const std::int64_t n = g.rows;
+    if (n == 0) return 0.0;
+    Stage stage(ctx);
+    const std::int64_t blocks = std::min<std::int64_t>(n, kMaxNormBlocks);
+    Scratch<double> partials(stage.state, blocks);
+    NGD_LAUNCH(frobenius_partials_kernel<T>, static_cast<unsigned int>(blocks), kThreads,
+               stage.stream(), g.data, g.ld, shift.empty() ? nullptr : shift.data, n,
+               partials.data());
+    return std::sqrt(finish_sum(stage.state, partials.data(), blocks));
+}
+
+std::int64_t cholesky_factor_float(Context& ctx, MatrixView<const double> g,
+                                   MatrixView<const double> shift, MatrixView<float> l,
+                                   double* norm) {
+    // g: N x N double (lower read); shift: N x 1; l: N x N float (lower written) -> L.
+    Stage stage(ctx);
+    CudaState& state = stage.state;
+    const cudaStream_t stream = stage.stream();
+    const std::int64_t n = g.rows;
+    *norm = 0;
+    if (n == 0) return 0;
+    // ||K||_F first (a second read of g's lower triangle, a few percent of the factorization's
+    // time at the sizes where mixed precision pays; it synchronises, before the factorization is
+    // queued).
+    *norm = frobenius_norm_lower<double>(ctx, g, shift);
+    auto* status = static_cast<FactorStatus*>(state.status_device);
+    NGD_CUDA_CHECK(cudaMemsetAsync(status, 0, sizeof(FactorStatus), stream));
+
+    // l = float(g + diag(shift)): the one rounding of K.
+    const dim3 grid(grid_for(n), static_cast<unsigned int>(std::min<std::int64_t>(n, 65535)));
+    NGD_LAUNCH(round_to_float_kernel, grid, kThreads, stream, g.data, g.ld,
+               shift.empty() ? nullptr : shift.data, n, l.data, l.ld);
+    // L L^T = l in float (cuSOLVER's 64-bit API; the workspace cache is shared with the working
+    // solve and re-queried when the type changes).
+    ensure_potrf_workspace<float>(state, n, l.data, l.ld);
+    potrf<float>(state.solver(), state.solver_params(), n, l.data, l.ld, state.potrf_device,
+                 state.potrf_need_device,
+                 state.potrf_host.empty() ? nullptr : state.potrf_host.data(),
+                 state.potrf_need_host, &status->potrf_info);
+    NGD_LAUNCH(check_float_diagonal_kernel, grid_for(n), kThreads, stream, l.data, l.ld, n,
+               &status->factor_nonfinite);
+
+    auto* host = static_cast<FactorStatus*>(state.status_host);
+    NGD_CUDA_CHECK(
+        cudaMemcpyAsync(host, status, sizeof(FactorStatus), cudaMemcpyDeviceToHost, stream));
+    NGD_CUDA_CHECK(cudaStreamSynchronize(stream));
+    if (host->potrf_info < 0) {
+        throw CusolverError(
+            "ngd::cuda::cholesky_factor_float: cusolverDnXpotrf rejected argument " +
+                std::to_string(-host->potrf_info) + " (order " + std::to_string(n) + ", ld " +
+                std::to_string(l.ld) + ")",
+            static_cast<int>(CUSOLVER_STATUS_INVALID_VALUE));
+    }
+    if (host->potrf_info > 0) return host->potrf_info;
+    return host->factor_nonfinite != 0 ? -1 : 0;
+}
+
+void cholesky_apply_float(Context& ctx, MatrixView<const float> l, double* x, float* work) {
+    // l: N x N float lower factor; x: N double (in: b, out: (L L^T)^{-1} b); work: N float.
+    // Does not synchronise: potrs's info (< 0 only for arguments the caller has checked) is
+    // written to scratch and not read.
+    Stage stage(ctx);
+    const cudaStream_t stream = stage.stream();
+    const std::int64_t n = l.rows;
+    if (n == 0) return;
+    Scratch<int> info(stage.state, 1);
+    NGD_LAUNCH(narrow_kernel, grid_for(n), kThreads, stream, x, n, work);
+    potrs<float>(stage.state.solver(), stage.state.solver_params(), n, 1, l.data, l.ld, work, n,
+                 info.data());
+    NGD_LAUNCH(widen_kernel, grid_for(n), kThreads, stream, work, n, x);
+}
+
+template double frobenius_norm_lower<float>(Context&, MatrixView<const float>,
+                                            MatrixView<const float>);
+template double frobenius_norm_lower<double>(Context&, MatrixView<const double>,
+                                             MatrixView<const double>);
+
+}  // namespace ngd::cuda
