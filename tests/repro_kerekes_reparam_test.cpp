@@ -5,6 +5,7 @@
 // diagonal network finds the sparse teacher.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <ngd/ngd.hpp>
 #include <string>
@@ -21,12 +22,12 @@ struct Pair {
 };
 
 Pair run_pair(ngd::Context& ctx, const kk::SparseLabels& data, const std::vector<double>& w_svm,
-              const std::string& method, double lr, std::int64_t steps) {
+              const std::string& method, double lr, std::int64_t steps, double init_scale = 1e-3) {
     kk::ReparamRun run;
     run.method = method;
     run.lr = lr;
     run.steps = steps;
-    run.init_scale = 1e-3;
+    run.init_scale = init_scale;
     run.log_factor = method == "gd" ? 1.01 : 1.1;
     run.model = "linear";
     Pair p;
@@ -46,24 +47,33 @@ TEST(ReproKerekesReparam, Claim7NgdInvariantWithMoreSamplesThanDimensionsGdNot) 
     const kk::SvmSolution svm = kk::hard_margin_svm(data.regression.x, data.s, 1e-9);
 
     // NGD: at every logged step the diagonal network's w is the linear model's, to about 1e-3.
-    double final_diff[2] = {0, 0};
+    // From u = v = 1e-3 the gap does not shrink like O(eta) at these step sizes: a step moves u_j
+    // by the factor 1 - 2 eta z_j / (4 (u_j^2 + v_j^2)), far from 1 while u_j^2 + v_j^2 is near
+    // its start 2e-6, and the step's second-order error in w is set by that ratio.
     const double lrs[2] = {0.1, 0.03};
     kk::ReparamRecord ngd_end;
     for (int k = 0; k < 2; ++k) {
         const Pair p = run_pair(ctx, data, svm.w, "ngd", lrs[k], std::llround(4 / lrs[k]));
         for (const kk::ReparamRecord& r : p.diagonal.records) {
             if (r.step == 0) continue;
-            EXPECT_GT(r.pair_cos, 0.9995) << "eta " << lrs[k] << " step " << r.step;
-            EXPECT_LT(r.pair_pred_diff, 0.02) << "eta " << lrs[k] << " step " << r.step;
+            EXPECT_GT(r.pair_cos, 0.99999) << "eta " << lrs[k] << " step " << r.step;
+            EXPECT_LT(r.pair_pred_diff, 3e-3) << "eta " << lrs[k] << " step " << r.step;
             EXPECT_EQ(r.ladder_steps, 0);
         }
-        final_diff[k] = p.diagonal.records.back().pair_pred_diff;
         ngd_end = p.diagonal.records.back();
         EXPECT_LT(ngd_end.loss, 0.03);
     }
-    // With accurate solves the gap stays near 1e-3 at both step sizes: it does not shrink like
-    // O(eta) here (docs/reproduction.md, claim 7b).
-    for (double diff : final_diff) EXPECT_LT(diff, 2e-3);
+    // From u = v = 1 the discrete step stays close to the flow, in which the two coincide: the
+    // gap is O(eta) (measured 5.5e-3 at 0.1, 1.7e-3 at 0.03). A floor here would mean the two
+    // NGD flows differ, i.e. invariance broke.
+    double gap[2] = {0, 0};
+    for (int k = 0; k < 2; ++k) {
+        const Pair p = run_pair(ctx, data, svm.w, "ngd", lrs[k], std::llround(4 / lrs[k]), 1.0);
+        for (const kk::ReparamRecord& r : p.diagonal.records)
+            gap[k] = std::max(gap[k], r.pair_pred_diff);
+    }
+    EXPECT_LT(gap[0], 0.01);
+    EXPECT_LT(gap[1], 0.5 * gap[0]) << "the gap from u = v = 1 should shrink like eta";
 
     // GD: at equal training loss the two parameterizations point elsewhere, and only the
     // diagonal network concentrates on the teacher's support.
