@@ -9,6 +9,7 @@
 #include <cmath>
 #include <ngd/ngd.hpp>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/reparam.hpp"
@@ -38,6 +39,91 @@ Pair run_pair(ngd::Context& ctx, const kk::SparseLabels& data, const std::vector
     EXPECT_TRUE(p.linear.error.empty()) << p.linear.error;
     EXPECT_TRUE(p.diagonal.error.empty()) << p.diagonal.error;
     return p;
+}
+
+// Solves the small dense system a z = b (n x n, column-major) by Gaussian elimination with partial
+// pivoting: the oracle for primal_direction below.
+std::vector<double> dense_solve(std::vector<double> a, std::vector<double> b) {
+    const std::size_t n = b.size();
+    for (std::size_t k = 0; k < n; ++k) {
+        std::size_t piv = k;
+        for (std::size_t i = k + 1; i < n; ++i) {
+            if (std::abs(a[i + k * n]) > std::abs(a[piv + k * n])) piv = i;
+        }
+        for (std::size_t j = 0; j < n; ++j) std::swap(a[k + j * n], a[piv + j * n]);
+        std::swap(b[k], b[piv]);
+        for (std::size_t i = k + 1; i < n; ++i) {
+            const double m = a[i + k * n] / a[k + k * n];
+            for (std::size_t j = k; j < n; ++j) a[i + j * n] -= m * a[k + j * n];
+            b[i] -= m * b[k];
+        }
+    }
+    for (std::size_t i = n; i-- > 0;) {
+        for (std::size_t j = i + 1; j < n; ++j) b[i] -= a[i + j * n] * b[j];
+        b[i] /= a[i + i * n];
+    }
+    return b;
+}
+
+// The primal solve of the example against a closed form. For the diagonal network J = X^T D with
+// D = [2 diag(u), -2 diag(v)], so the damped step moves w by D d = (F_w + lambda M^-1)^-1 g, M =
+// 4 diag(u^2 + v^2), F_w = X^T H X / n, g = X^T e / n: a well-conditioned d x d system, although
+// the p x p one has a d-dimensional null space at eigenvalue lambda. Only D d matters to w
+// (measured: 1e-15 relative at both lambdas).
+TEST(ReproKerekesReparam, PrimalDirectionMovesWAsTheClosedForm) {
+    const kk::SparseLabels data = kk::make_sparse_labels(20, 60, 10, 3, 0);
+    const ngd::Matrix<double>& x = data.regression.x;
+    const std::int64_t d = x.rows(), n = x.cols();
+    std::vector<double> theta(2 * d);
+    for (std::int64_t j = 0; j < d; ++j) {
+        theta[j] = 0.2 + 0.1 * double(j % 7);
+        theta[d + j] = j % 3 == 0 ? 1e-3 : 0.4;  // some coordinates near the small init
+    }
+    const std::vector<double> f = kk::linear_outputs(x, kk::diagonal_weights(theta));
+    ngd::Matrix<double> m(1, n), u(1, n);
+    std::vector<double> h(n), e(n);
+    for (std::int64_t i = 0; i < n; ++i) {
+        const double sig = 1 / (1 + std::exp(-f[i]));
+        h[i] = sig * (1 - sig);
+        e[i] = sig - (data.s[i] > 0 ? 1.0 : 0.0);
+        m[i] = std::sqrt(h[i]);
+        u[i] = e[i] / m[i];  // A^T u = J^T e, A^T A = J^T H J
+    }
+    for (const double lambda : {1e-12, 1e-6}) {
+        std::vector<double> f_w(d * d, 0.0), f_lin(d * d), g(d, 0.0);
+        for (std::int64_t a = 0; a < d; ++a) {
+            for (std::int64_t i = 0; i < n; ++i) g[a] += x(a, i) * e[i] / double(n);
+            for (std::int64_t b = 0; b < d; ++b) {
+                for (std::int64_t i = 0; i < n; ++i) {
+                    f_w[a + b * d] += x(a, i) * h[i] * x(b, i) / double(n);
+                }
+            }
+        }
+        f_lin = f_w;
+        for (std::int64_t j = 0; j < d; ++j) {
+            f_lin[j + j * d] += lambda;
+            f_w[j + j * d] += lambda / (4 * (theta[j] * theta[j] + theta[d + j] * theta[d + j]));
+        }
+        const auto rel = [](const std::vector<double>& a, const std::vector<double>& b) {
+            double num = 0, den = 0;
+            for (std::size_t k = 0; k < a.size(); ++k) {
+                num += (a[k] - b[k]) * (a[k] - b[k]);
+                den += b[k] * b[k];
+            }
+            return std::sqrt(num / den);
+        };
+        const std::vector<double> lin = kk::primal_direction(
+            kk::model_jacobian("linear", x, kk::diagonal_weights(theta)), m, u, lambda);
+        ASSERT_EQ(lin.size(), std::size_t(d));
+        EXPECT_LT(rel(lin, dense_solve(f_lin, g)), 1e-12) << "lambda " << lambda;
+        const std::vector<double> dir =
+            kk::primal_direction(kk::model_jacobian("diagonal", x, theta), m, u, lambda);
+        ASSERT_EQ(dir.size(), std::size_t(2 * d)) << "lambda " << lambda;
+        std::vector<double> dw(d);
+        for (std::int64_t j = 0; j < d; ++j)
+            dw[j] = 2 * theta[j] * dir[j] - 2 * theta[d + j] * dir[d + j];
+        EXPECT_LT(rel(dw, dense_solve(f_w, g)), 1e-10) << "lambda " << lambda;
+    }
 }
 
 // d = 20, n = 60, 3 nonzeros, seed 0, NGD to t = 4, GD 20000 steps at lr 2.
