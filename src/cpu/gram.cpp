@@ -13,9 +13,12 @@
 namespace ngd::cpu {
 namespace {
 
-// Columns of g per panel for the layers after the first: a panel of seed-Gram columns (N x 256)
-// is the only workspace, and wide enough for GEMM to run near its peak.
-constexpr std::int64_t kPanel = 256;
+// Columns of g per panel for the layers after the first: a quarter of N, between 256 and 1024. A
+// panel of seed-Gram columns (N x panel) is the only workspace; four panels keep the BLAS calls
+// and OpenMP passes few (each costs a fork/join, which a shared machine makes expensive) while
+// the workspace stays a fraction of K.
+constexpr std::int64_t kMinPanel = 256;
+constexpr std::int64_t kMaxPanel = 1024;
 
 // g_col[a] = q_col[(a + offset) / k] * s_col[a] (Accumulate: +=; else g_col[a] *= q_col[...])
 // for a in [a0, a1): offset is the global row of local row 0. k = 1 is the common case, kept free
@@ -113,7 +116,7 @@ void gram_structured(Context& ctx, const Mlp& model, MatrixView<const T> x,
     // Delta[:, j0:j0+jb] ((N - j0) x jb, lower part), then g[a, b] += Q[a / k, b / k] s[a - j0, b -
     // j0] for a >= b.
     if (terms.size() == 1) return;
-    const std::int64_t panel = std::min(kPanel, n_rows);
+    const std::int64_t panel = std::min(n_rows, std::clamp((n_rows + 3) / 4, kMinPanel, kMaxPanel));
     std::vector<T> s(static_cast<std::size_t>(n_rows * panel));
     for (std::int64_t j0 = 0; j0 < n_rows; j0 += panel) {
         const std::int64_t jb = std::min(panel, n_rows - j0);
