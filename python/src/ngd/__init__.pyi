@@ -133,6 +133,17 @@ class SolveForm(enum.Enum):
     factor = 1
     natural_residual = 2
 
+class SolvePrecision(enum.Enum):
+    """The precision of the damped solve's Cholesky. working: the data's (the default). mixed: for
+    float64 data, K is factored in float32 (about twice as fast on a CPU, more on GPUs with slow
+    float64) and the solution refined in float64 until its backward error is that of a float64
+    Cholesky; where the float32 factorization fails or refinement stagnates (kappa(K) beyond about
+    1e7, e.g. a small damping), the float64 Cholesky gives the solution and the report says so.
+    For float32 data mixed is the working solve."""
+
+    working = 0
+    mixed = 1
+
 class DampingPolicy(enum.Enum):
     """fixed: lambda as given; levenberg_marquardt: lambda adapts to the gain ratio and uphill
     tries are rejected and re-solved with a larger lambda."""
@@ -300,25 +311,49 @@ def gram(ctx: Context, model: Mlp, theta: ArrayLike, x: ArrayLike, y: ArrayLike 
          mode: GramMode | str = "structured", stream: Stream | None = None) -> Array:
     """G = J J^T, or with y and loss the loss-weighted A A^T = M^T J J^T M; (n k, n k)."""
 
+class SolveReport:
+    """What a damped solve did (field names as in C++); with several right-hand sides, the
+    largest iterations and errors over the columns. Returned by damped_solve, direction and
+    direction_from_jacobian with report=True."""
+
+    requested: SolvePrecision
+    used: SolvePrecision
+    """The precision whose factorization gave the solution: mixed (the float32 factor,
+    refined), or working (asked for, float32 data, or the fallback)."""
+    mixed_fallback: bool
+    """mixed was asked for float64 data and refinement failed: the float64 Cholesky solved."""
+    refinement_iterations: int
+    """Corrections alpha += (L L^T)^{-1} r applied with the float32 factor L."""
+    float_info: int
+    """The float32 factorization's info (0 ok, > 0 failing pivot, -1 NaN)."""
+    backward_error: float
+    """|K alpha - u|_2 / (|K|_F |alpha|_2 + |u|_2), in float64, of the solution returned."""
+    solve_residual: float
+    """|D^-1/2 (K alpha - u)| / |D^-1/2 u|, D = diag(K): the acceptance test's residual."""
+
 def damped_solve(ctx: Context, gram: ArrayLike, shift: float, rhs: ArrayLike, *,
-                 stream: Stream | None = None) -> Array:
+                 precision: SolvePrecision | str = "working", report: bool = False,
+                 stream: Stream | None = None) -> Array | tuple[Array, SolveReport]:
     """Solves (gram + shift I) X = rhs by Cholesky (lower triangle read); rhs (N,) or (N, r).
-    For an NGD step shift = n lambda. Raises NotPositiveDefinite."""
+    For an NGD step shift = n lambda. Raises NotPositiveDefinite. report=True returns
+    (X, SolveReport)."""
 
 def direction(ctx: Context, model: Mlp, theta: ArrayLike, x: ArrayLike, y: ArrayLike,
               loss: Loss | str, damping: float, *, output_rows: ArrayLike | None = None,
               gram_mode: GramMode | str = "structured", form: SolveForm | str = "automatic",
-              stream: Stream | None = None) -> Array:
+              precision: SolvePrecision | str = "working", report: bool = False,
+              stream: Stream | None = None) -> Array | tuple[Array, SolveReport]:
     """d = (F + damping I)^{-1} grad L, (p,); damping = lambda >= 0 in parameter space (the Gram
-    side carries n lambda)."""
+    side carries n lambda). report=True returns (d, SolveReport)."""
 
 def direction_from_jacobian(ctx: Context, jacobian: ArrayLike, residual: ArrayLike,
                             damping: float, factor: ArrayLike | None = None, *,
-                            stream: Stream | None = None) -> Array:
+                            precision: SolvePrecision | str = "working", report: bool = False,
+                            stream: Stream | None = None) -> Array | tuple[Array, SolveReport]:
     """Bring your own Jacobian: d = A^T (A A^T + n lambda I)^{-1} u, A = M^T J, (p,).
     jacobian (N, p) sample-major rows (Fortran order used as is, C order copied); residual u (N,)
     or (n, k) one sample per row (as loss_factors returns it); factor None (M = I) or (n, k, k)
-    with factor[i] = M_i."""
+    with factor[i] = M_i. report=True returns (d, SolveReport)."""
 
 @dataclass
 class LossFactors:
@@ -365,6 +400,14 @@ class StepReport:
     form: SolveForm
     gram_mode: GramMode
     solve_residual: float
+    precision: SolvePrecision
+    """The precision whose factorization gave the step: mixed when the float32 factor, refined,
+    did; working otherwise (asked for, float32 data, or mixed's fallback)."""
+    mixed_fallback: bool
+    """mixed was asked and fell back to the float64 Cholesky."""
+    refinement_iterations: int
+    backward_error: float
+    """|K alpha - u|_2 / (|K|_F |alpha|_2 + |u|_2) of the solve taken."""
     learning_rate: float
     step_limited: bool
     step_norm: float
@@ -381,8 +424,10 @@ class NaturalGradient:
                  damping_min: float = 1e-12, damping_max: float = 1e10, max_rejections: int = 10,
                  damping_raises: int = 3, raise_factor: float = 10.0,
                  fallback: Fallback | str = "pseudo_inverse", max_solve_residual: float = -1.0,
-                 max_step_norm: float = ..., max_output_change: float = ...) -> None:
-        """Raises InvalidArgument for inconsistent options."""
+                 max_step_norm: float = ..., max_output_change: float = ...,
+                 precision: SolvePrecision | str = "working") -> None:
+        """Raises InvalidArgument for inconsistent options. precision: of the damped solve
+        (SolvePrecision); the StepReport says which gave the step."""
     @property
     def damping(self) -> float:
         """The damping the next step starts from."""
