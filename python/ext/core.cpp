@@ -57,6 +57,14 @@ void bind_core(nb::module_& m) {
         .value("automatic", ngd::SolveForm::automatic)
         .value("factor", ngd::SolveForm::factor)
         .value("natural_residual", ngd::SolveForm::natural_residual);
+    nb::enum_<ngd::SolvePrecision>(
+        m, "SolvePrecision",
+        "The precision of the damped solve's Cholesky. working: the data's (the default); mixed: "
+        "for float64 data, a float32 Cholesky refined in float64 to a float64 backward error, "
+        "falling back to the float64 Cholesky when that fails (ill-conditioned systems); float32 "
+        "data solves in working precision.")
+        .value("working", ngd::SolvePrecision::working)
+        .value("mixed", ngd::SolvePrecision::mixed);
     nb::enum_<ngd::DampingPolicy>(m, "DampingPolicy")
         .value("fixed", ngd::DampingPolicy::fixed)
         .value("levenberg_marquardt", ngd::DampingPolicy::levenberg_marquardt);

@@ -19,6 +19,7 @@ void bind_errors(nb::module_& m);
 void bind_core(nb::module_& m);
 void bind_stages(nb::module_& m);
 void bind_optimizers(nb::module_& m);
+void bind_reports(nb::module_& m);
 
 namespace {
 // Waits (on the host) until the work queued on a caller's CUDA stream is done, so that ngd's own
@@ -70,6 +71,7 @@ NB_MODULE(_ngd, m) {
 #endif
     ngd_python::bind_errors(m);
     ngd_python::bind_core(m);
+    ngd_python::bind_reports(m);
     ngd_python::bind_stages(m);
     ngd_python::bind_optimizers(m);
     m.def("_throw_for_test", &ngd_python::throw_for_test, nanobind::arg("kind"));

@@ -1,12 +1,11 @@
-// NaturalGradient and GradientDescent with keyword options, the StepReport, and step() over a
-// writable theta (updated in place; a step that raises leaves it as it was). One optimizer object
-// serves float32 and float64 theta: it holds the C++ optimizer of each precision.
+// NaturalGradient and GradientDescent with keyword options, and step() over a writable theta
+// (updated in place; a step that raises leaves it as it was; ext/reports.cpp binds the StepReport).
+// One optimizer object serves float32 and float64 theta: it holds the C++ optimizer of each
+// precision.
 #include <nanobind/nanobind.h>
 #include <nanobind/stl/optional.h>
-#include <nanobind/stl/string.h>
 
 #include <optional>
-#include <string>
 
 #include "arrays.hpp"
 #include "enums.hpp"
@@ -24,6 +23,7 @@ ngd::NaturalGradient<float>::Options to_float(const ngd::NaturalGradient<double>
     f.damping = o.damping;
     f.gram_mode = o.gram_mode;
     f.form = o.form;
+    f.precision = o.precision;
     f.evaluate_after = o.evaluate_after;
     f.time_stages = o.time_stages;
     f.policy = o.policy;
@@ -75,58 +75,12 @@ struct Both {
     }
 };
 
-// A double as Python writes it (1e-08, not std::to_string's 0.000000).
-std::string num(double v) { return nb::cast<std::string>(nb::repr(nb::float_(v))); }
-
 using NaturalGradientBoth = Both<ngd::NaturalGradient>;
 using GradientDescentBoth = Both<ngd::GradientDescent>;
 
 }  // namespace
 
 void bind_optimizers(nb::module_& m) {
-    using R = ngd::StepReport;
-    nb::class_<R::Seconds>(m, "StepSeconds", "Wall-clock seconds per stage of a step.")
-        .def_ro("forward", &R::Seconds::forward)
-        .def_ro("gram", &R::Seconds::gram)
-        .def_ro("solve", &R::Seconds::solve)
-        .def_ro("direction", &R::Seconds::direction)
-        .def_ro("total", &R::Seconds::total)
-        .def("__repr__", [](const R::Seconds& t) {
-            return "ngd.StepSeconds(forward=" + num(t.forward) + ", gram=" + num(t.gram) +
-                   ", solve=" + num(t.solve) + ", direction=" + num(t.direction) +
-                   ", total=" + num(t.total) + ")";
-        });
-    nb::class_<R>(m, "StepReport", "What one step did (include/ngd/optimizer.hpp).")
-        .def_ro("loss_before", &R::loss_before)
-        .def_ro("loss_after", &R::loss_after)
-        .def_ro("predicted_reduction", &R::predicted_reduction)
-        .def_ro("actual_reduction", &R::actual_reduction)
-        .def_ro("gain_ratio", &R::gain_ratio)
-        .def_ro("damping", &R::damping)
-        .def_ro("next_damping", &R::next_damping)
-        .def_ro("accepted", &R::accepted)
-        .def_ro("rejections", &R::rejections)
-        .def_ro("cholesky_tries", &R::cholesky_tries)
-        .def_ro("cholesky_info", &R::cholesky_info)
-        .def_ro("rung", &R::rung)
-        .def_ro("fallback_used", &R::fallback_used)
-        .def_ro("form", &R::form)
-        .def_ro("gram_mode", &R::gram_mode)
-        .def_ro("solve_residual", &R::solve_residual)
-        .def_ro("learning_rate", &R::learning_rate)
-        .def_ro("step_limited", &R::step_limited)
-        .def_ro("step_norm", &R::step_norm)
-        .def_ro("output_change", &R::output_change)
-        .def_ro("seconds", &R::seconds)
-        .def("__repr__", [](const R& r) {
-            return "ngd.StepReport(loss_before=" + num(r.loss_before) +
-                   ", loss_after=" + num(r.loss_after) +
-                   ", accepted=" + (r.accepted ? "True" : "False") + ", damping=" + num(r.damping) +
-                   ", rung='" + ngd::to_string(r.rung) +
-                   "', solve_residual=" + num(r.solve_residual) +
-                   ", learning_rate=" + num(r.learning_rate) + ")";
-        });
-
     using O = ngd::NaturalGradient<double>::Options;
     const O d;
     nb::class_<NaturalGradientBoth>(m, "NaturalGradient",
@@ -137,7 +91,8 @@ void bind_optimizers(nb::module_& m) {
                nb::handle gram_mode, nb::handle form, bool evaluate_after, bool time_stages,
                nb::handle rule, double damping_min, double damping_max, int max_rejections,
                int damping_raises, double raise_factor, nb::handle fallback,
-               double max_solve_residual, double max_step_norm, double max_output_change) {
+               double max_solve_residual, double max_step_norm, double max_output_change,
+               nb::handle precision) {
                 O o;
                 o.learning_rate = learning_rate;
                 o.damping = damping;
@@ -157,6 +112,8 @@ void bind_optimizers(nb::module_& m) {
                 o.max_solve_residual = max_solve_residual;
                 o.max_step_norm = max_step_norm;
                 o.max_output_change = max_output_change;
+                o.precision =
+                    enum_arg<ngd::SolvePrecision>(precision, "ngd.NaturalGradient", "precision");
                 new (self) NaturalGradientBoth(o);
             },
             nb::kw_only(), arg("learning_rate") = d.learning_rate, arg("damping") = d.damping,
@@ -166,7 +123,8 @@ void bind_optimizers(nb::module_& m) {
             arg("damping_max") = d.damping_max, arg("max_rejections") = d.max_rejections,
             arg("damping_raises") = d.damping_raises, arg("raise_factor") = d.raise_factor,
             arg("fallback") = "pseudo_inverse", arg("max_solve_residual") = d.max_solve_residual,
-            arg("max_step_norm") = d.max_step_norm, arg("max_output_change") = d.max_output_change)
+            arg("max_step_norm") = d.max_step_norm, arg("max_output_change") = d.max_output_change,
+            arg("precision") = "working")
         .def_prop_ro("damping",
                      [](const NaturalGradientBoth& o) {
                          return o.last_double ? o.f64.damping() : o.f32.damping();

@@ -1,7 +1,9 @@
 // The stage functions (include/ngd/stages.hpp) over DLPack arrays: the dtype of theta (of the
 // Gram matrix, of J) selects float or double, every other array must match it and lie where the
 // context computes. Sample-major results ((n, k) outputs, (N, p) J) are views of ngd's column-major
-// buffers, never copies. The GIL is released while a stage runs.
+// buffers, never copies. The GIL is released while a stage runs. The damped solves (damped_solve,
+// direction, direction_from_jacobian) return (result, SolveReport); the package keeps the report
+// only when asked for it.
 #include <nanobind/nanobind.h>
 #include <nanobind/stl/optional.h>
 
@@ -124,47 +126,53 @@ nb::object gram(ngd::Context& c, const ngd::Mlp& model, const Input& theta, cons
 }
 
 template <class T>
-nb::object damped_solve(ngd::Context& c, const Input& gram, double shift, const Input& rhs) {
+nb::tuple damped_solve(ngd::Context& c, const Input& gram, double shift, const Input& rhs,
+                       ngd::SolvePrecision precision) {
     const char* fn = "ngd.damped_solve";
     auto gv = column_view<T>(c, fn, "gram", gram);
     auto rv = column_view<T>(c, fn, "rhs", rhs);
     ngd::Matrix<T> xs;
+    ngd::SolveReport report;
     {
         nb::gil_scoped_release release;
-        xs = ngd::damped_solve<T>(c, gv, shift, rv);
+        xs = ngd::damped_solve<T>(c, gv, shift, rv, precision, &report);
     }
-    if (rhs.ndim() == 1) return vector_out<T>(c, std::move(xs));
-    return fortran_out<T>(c, std::move(xs));
+    nb::object x =
+        rhs.ndim() == 1 ? vector_out<T>(c, std::move(xs)) : fortran_out<T>(c, std::move(xs));
+    return nb::make_tuple(x, report);
 }
 
 template <class T>
-nb::object direction(ngd::Context& c, const ngd::Mlp& model, const Input& theta, const Input& x,
-                     const Input& y, ngd::Loss l, double damping, const Opt& rows,
-                     ngd::GramMode mode, ngd::SolveForm form) {
+nb::tuple direction(ngd::Context& c, const ngd::Mlp& model, const Input& theta, const Input& x,
+                    const Input& y, ngd::Loss l, double damping, const Opt& rows,
+                    const ngd::DirectionOptions& options) {
     const char* fn = "ngd.direction";
     auto th = column_view<T>(c, fn, "theta", theta);
     const auto b = batch<T>(c, fn, x, y, rows);
     ngd::Matrix<T> d;
+    ngd::SolveReport report;
     {
         nb::gil_scoped_release release;
-        d = ngd::direction<T>(c, model, th, b, l, damping, ngd::DirectionOptions{mode, form});
+        d = ngd::direction<T>(c, model, th, b, l, damping, options, &report);
     }
-    return vector_out<T>(c, std::move(d));
+    return nb::make_tuple(vector_out<T>(c, std::move(d)), report);
 }
 
 template <class T>
-nb::object direction_from_jacobian(ngd::Context& c, const Input& jac, const Input& residual,
-                                   double damping, const Opt& factor) {
+nb::tuple direction_from_jacobian(ngd::Context& c, const Input& jac, const Input& residual,
+                                  double damping, const Opt& factor,
+                                  ngd::SolvePrecision precision) {
     const char* fn = "ngd.direction_from_jacobian";
     auto jv = column_view<T>(c, fn, "jacobian", jac);
     auto uv = column_view<T>(c, fn, "residual", residual);
     auto mv = optional_sample_view<T>(c, fn, "factor", factor);
     ngd::Matrix<T> d;
+    ngd::SolveReport report;
     {
         nb::gil_scoped_release release;
-        d = ngd::direction_from_jacobian<T>(c, jv, uv, damping, mv);
+        d = ngd::direction_from_jacobian<T>(c, jv, uv, damping, mv, precision, &report);
     }
-    return vector_out<T>(c, std::move(d));
+    return nb::make_tuple(vector_out<T>(c, std::move(d)), report);
 }
 
 template <class T>
@@ -298,33 +306,44 @@ void bind_stages(nb::module_& m) {
         arg("loss") = nb::none(), nb_rows, arg("mode") = "structured");
     m.def(
         "damped_solve",
-        [](ngd::Context& c, const Input& g, double shift, const Input& rhs) {
-            return is_double("ngd.damped_solve", "gram", g) ? damped_solve<double>(c, g, shift, rhs)
-                                                            : damped_solve<float>(c, g, shift, rhs);
+        [](ngd::Context& c, const Input& g, double shift, const Input& rhs, nb::handle precision) {
+            const auto pr =
+                enum_arg<ngd::SolvePrecision>(precision, "ngd.damped_solve", "precision");
+            return is_double("ngd.damped_solve", "gram", g)
+                       ? damped_solve<double>(c, g, shift, rhs, pr)
+                       : damped_solve<float>(c, g, shift, rhs, pr);
         },
-        arg("ctx"), arg("gram"), arg("shift"), arg("rhs"));
+        arg("ctx"), arg("gram"), arg("shift"), arg("rhs"), arg("precision") = "working");
     m.def(
         "direction",
         [](ngd::Context& c, const ngd::Mlp& model, const Input& theta, const Input& x,
            const Input& y, nb::handle l, double damping, const Opt& rows, nb::handle mode,
-           nb::handle form) {
-            const auto ls = enum_arg<ngd::Loss>(l, "ngd.direction", "loss");
-            const auto md = enum_arg<ngd::GramMode>(mode, "ngd.direction", "gram_mode");
-            const auto fm = enum_arg<ngd::SolveForm>(form, "ngd.direction", "form");
-            return is_double("ngd.direction", "theta", theta)
-                       ? direction<double>(c, model, theta, x, y, ls, damping, rows, md, fm)
-                       : direction<float>(c, model, theta, x, y, ls, damping, rows, md, fm);
+           nb::handle form, nb::handle precision) {
+            const char* fn = "ngd.direction";
+            const auto ls = enum_arg<ngd::Loss>(l, fn, "loss");
+            ngd::DirectionOptions o;
+            o.gram_mode = enum_arg<ngd::GramMode>(mode, fn, "gram_mode");
+            o.form = enum_arg<ngd::SolveForm>(form, fn, "form");
+            o.precision = enum_arg<ngd::SolvePrecision>(precision, fn, "precision");
+            return is_double(fn, "theta", theta)
+                       ? direction<double>(c, model, theta, x, y, ls, damping, rows, o)
+                       : direction<float>(c, model, theta, x, y, ls, damping, rows, o);
         },
         arg("ctx"), arg("model"), arg("theta"), arg("x"), arg("y"), arg("loss"), arg("damping"),
-        nb_rows, arg("gram_mode") = "structured", arg("form") = "automatic");
+        nb_rows, arg("gram_mode") = "structured", arg("form") = "automatic",
+        arg("precision") = "working");
     m.def(
         "direction_from_jacobian",
-        [](ngd::Context& c, const Input& j, const Input& u, double damping, const Opt& factor) {
-            return is_double("ngd.direction_from_jacobian", "jacobian", j)
-                       ? direction_from_jacobian<double>(c, j, u, damping, factor)
-                       : direction_from_jacobian<float>(c, j, u, damping, factor);
+        [](ngd::Context& c, const Input& j, const Input& u, double damping, const Opt& factor,
+           nb::handle precision) {
+            const char* fn = "ngd.direction_from_jacobian";
+            const auto pr = enum_arg<ngd::SolvePrecision>(precision, fn, "precision");
+            return is_double(fn, "jacobian", j)
+                       ? direction_from_jacobian<double>(c, j, u, damping, factor, pr)
+                       : direction_from_jacobian<float>(c, j, u, damping, factor, pr);
         },
-        arg("ctx"), arg("jacobian"), arg("residual"), arg("damping"), arg("factor") = nb::none());
+        arg("ctx"), arg("jacobian"), arg("residual"), arg("damping"), arg("factor") = nb::none(),
+        arg("precision") = "working");
     m.def(
         "loss_factors",
         [](ngd::Context& c, nb::handle l, const Input& f, const Input& y) {

@@ -10,19 +10,27 @@ import ngd
 STUB = pathlib.Path(ngd.__file__).with_name("__init__.pyi")
 
 
-def stub_names():
-    tree = ast.parse(STUB.read_text())
+def stub_names(stub=STUB):
+    """The names a stub file defines, with those it re-exports from a sibling stub
+    (`from ._enums import Loss as Loss`)."""
+    tree = ast.parse(stub.read_text())
     names = {}
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
             names[node.name] = node
         elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
             names[node.target.id] = node
+        elif isinstance(node, ast.ImportFrom) and node.level == 1:
+            sibling = stub_names(stub.with_name(f"{node.module}.pyi"))
+            for alias in node.names:
+                assert alias.asname == alias.name, f"re-export {alias.name} as itself"
+                names[alias.name] = sibling[alias.name]
     return names
 
 
 def test_stubs_ship_with_the_package():
     assert STUB.exists() and STUB.with_name("py.typed").exists()
+    assert STUB.with_name("_enums.pyi").exists()
 
 
 def test_public_names_match():

@@ -9,6 +9,10 @@ The API mirrors the C++ one (include/ngd/*.hpp): the same names, the same argume
 indices; theta is a 1-D vector of n_params entries; J comes back as (n k, p), sample-major rows, in
 Fortran order (a view of ngd's buffer). Enums are also accepted as their lowercase names.
 
+The damped solves (damped_solve, direction, direction_from_jacobian) take precision="working" or
+"mixed" (a float32 Cholesky refined in float64, for float64 data; see SolvePrecision) and, with
+report=True, return (result, SolveReport): what the solve did.
+
 Results are arrays of the framework of theta (or of the call's first array): NumPy for NumPy,
 PyTorch tensors for PyTorch, JAX arrays for JAX. See ngd._arrays for when an argument is copied and
 how CUDA streams are handled.
@@ -43,6 +47,8 @@ from ._ngd import (  # noqa: F401
     Parameterization,
     Rung,
     SolveForm,
+    SolvePrecision,
+    SolveReport,
     StepReport,
     StepSeconds,
     deep_linear,
@@ -106,36 +112,49 @@ def gram(ctx, model, theta, x, y=None, loss=None, *, output_rows=None, mode="str
     return c.out(_ngd.gram(ctx, model, *args, loss, rows, mode))
 
 
-def damped_solve(ctx, gram, shift, rhs, *, stream=None):
+def _solved(c, result, report):
+    """The result of a damped solve in the caller's framework, with its SolveReport if asked."""
+    x, solve_report = result
+    x = c.out(x)
+    return (x, solve_report) if report else x
+
+
+def damped_solve(ctx, gram, shift, rhs, *, precision="working", report=False, stream=None):
     """Solves (gram + shift I) X = rhs by Cholesky (only the lower triangle of gram is read);
-    rhs is (N,) or (N, r). For an NGD step shift = n lambda. Raises NotPositiveDefinite."""
+    rhs is (N,) or (N, r). For an NGD step shift = n lambda. Raises NotPositiveDefinite.
+    precision: "working" or "mixed" (SolvePrecision). report=True returns (X, SolveReport)."""
     c = _Call(ctx, "ngd.damped_solve", stream)
     g = c.key(gram, "gram")
     r = c.matrix(rhs, "rhs")
     c.wait()
-    return c.out(_ngd.damped_solve(ctx, g, float(shift), r))
+    return _solved(c, _ngd.damped_solve(ctx, g, float(shift), r, precision), report)
 
 
 @_python_terms
 def direction(ctx, model, theta, x, y, loss, damping, *, output_rows=None,
-              gram_mode="structured", form="automatic", stream=None):
+              gram_mode="structured", form="automatic", precision="working", report=False,
+              stream=None):
     """The damped natural-gradient direction d = (F + damping I)^{-1} grad L, shape (p,).
-    damping is lambda >= 0 in parameter space (n lambda on the Gram side)."""
+    damping is lambda >= 0 in parameter space (n lambda on the Gram side). precision: "working"
+    or "mixed" (SolvePrecision) for the damped solve. report=True returns (d, SolveReport)."""
     c = _Call(ctx, "ngd.direction", stream)
     args = (c.key(theta, "theta"), c.samples(x, "x"), c.samples(y, "y"))
     rows = c.samples(output_rows, "output_rows")
     c.wait()
-    return c.out(_ngd.direction(ctx, model, *args, loss, float(damping), rows, gram_mode, form))
+    r = _ngd.direction(ctx, model, *args, loss, float(damping), rows, gram_mode, form, precision)
+    return _solved(c, r, report)
 
 
-def direction_from_jacobian(ctx, jacobian, residual, damping, factor=None, *, stream=None):
+def direction_from_jacobian(ctx, jacobian, residual, damping, factor=None, *,
+                            precision="working", report=False, stream=None):
     """Bring your own Jacobian: d = A^T (A A^T + n lambda I)^{-1} u with A = M^T J, shape (p,).
 
     jacobian: (N, p), sample-major rows (Fortran order is used as is; C order is copied).
     residual: u, (N,), or (n, k) with one sample per row as loss_factors returns it (read in
     sample-major order). factor: None (M = I, one output per sample, as for squared loss) or M as
     (n, k, k) with factor[i] = M_i, so that F = J^T blockdiag(M M^T) J / n and
-    grad L = J^T blockdiag(M) u / n."""
+    grad L = J^T blockdiag(M) u / n. precision: "working" or "mixed" (SolvePrecision).
+    report=True returns (d, SolveReport)."""
     c = _Call(ctx, "ngd.direction_from_jacobian", stream)
     j = c.key(jacobian, "jacobian")
     if not hasattr(residual, "ndim"):
@@ -149,7 +168,8 @@ def direction_from_jacobian(ctx, jacobian, residual, damping, factor=None, *, st
     if factor is not None:
         m = c.samples(_factor_layout(factor), "factor")
     c.wait()
-    return c.out(_ngd.direction_from_jacobian(ctx, j, u, float(damping), m))
+    r = _ngd.direction_from_jacobian(ctx, j, u, float(damping), m, precision)
+    return _solved(c, r, report)
 
 
 @_python_terms

@@ -1,12 +1,28 @@
 """Type stubs of the ngd package (editor completion and type checking). The C++ documentation of
 each name is in include/ngd/*.hpp; the docstrings below summarise it."""
 
-import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 import numpy as np
+
+# The enums (every argument that takes one also takes its lowercase name).
+from ._enums import (
+    Backend as Backend,
+    MemorySpace as MemorySpace,
+    Activation as Activation,
+    Parameterization as Parameterization,
+    Init as Init,
+    Loss as Loss,
+    GramMode as GramMode,
+    SolveForm as SolveForm,
+    SolvePrecision as SolvePrecision,
+    DampingPolicy as DampingPolicy,
+    DampingRule as DampingRule,
+    Fallback as Fallback,
+    Rung as Rung,
+)
 
 # Any array ngd takes: NumPy arrays, PyTorch tensors, JAX and CuPy arrays, nested sequences.
 ArrayLike: TypeAlias = Any
@@ -75,87 +91,6 @@ class CusolverError(Error):
     """A cuSOLVER call failed."""
 
     status: int
-
-# ---- enums (every argument that takes one also takes its lowercase name) ----------------------
-
-class Backend(enum.Enum):
-    reference = 0
-    cuda = 1
-    cpu = 2
-
-class MemorySpace(enum.Enum):
-    host = 0
-    device = 1
-
-class Activation(enum.Enum):
-    """relu'(0) = 0; softplus(z) = log(1 + e^z); gelu is the exact z Phi(z)."""
-
-    identity = 0
-    relu = 1
-    tanh = 2
-    softplus = 3
-    gelu = 4
-
-class Parameterization(enum.Enum):
-    """standard: z = W a + b; ntk: z = W a / sqrt(n_in) + b."""
-
-    standard = 0
-    ntk = 1
-
-class Init(enum.Enum):
-    """gaussian: N(0, scale^2); sign: +-scale with equal probability; zero: all zeros."""
-
-    gaussian = 0
-    sign = 1
-    zero = 2
-
-class Loss(enum.Enum):
-    """squared: 1/2 |f - y|^2; logistic: log(1 + e^{-s f}), s = 2y - 1, y in {0, 1}, k = 1;
-    softmax_cross_entropy: -log softmax(f)_y, y a class index."""
-
-    squared = 0
-    logistic = 1
-    softmax_cross_entropy = 2
-
-class GramMode(enum.Enum):
-    """structured: sum over layers of input Gram o seed Gram, J never formed; explicit_jacobian:
-    rows of A in column blocks (Context.memory_budget), then A A^T."""
-
-    structured = 0
-    explicit_jacobian = 1
-
-class SolveForm(enum.Enum):
-    """factor: (A A^T + n lambda I) alpha = u, d = A^T alpha (any loss); natural_residual:
-    (J J^T + n lambda H^-1) beta = H^-1 e, d = J^T beta (squared, logistic); automatic: logistic
-    -> natural_residual (unless n lambda H^-1 overflows), else factor."""
-
-    automatic = 0
-    factor = 1
-    natural_residual = 2
-
-class DampingPolicy(enum.Enum):
-    """fixed: lambda as given; levenberg_marquardt: lambda adapts to the gain ratio and uphill
-    tries are rejected and re-solved with a larger lambda."""
-
-    fixed = 0
-    levenberg_marquardt = 1
-
-class DampingRule(enum.Enum):
-    nielsen = 0
-    martens = 1
-
-class Fallback(enum.Enum):
-    """What the last rung of the Cholesky failure ladder does."""
-
-    none = 0
-    pseudo_inverse = 1
-
-class Rung(enum.Enum):
-    """Which rung of the failure ladder gave the step."""
-
-    cholesky = 0
-    raised_damping = 1
-    pseudo_inverse = 2
 
 # ---- context and models ---------------------------------------------------------------------
 
@@ -300,25 +235,49 @@ def gram(ctx: Context, model: Mlp, theta: ArrayLike, x: ArrayLike, y: ArrayLike 
          mode: GramMode | str = "structured", stream: Stream | None = None) -> Array:
     """G = J J^T, or with y and loss the loss-weighted A A^T = M^T J J^T M; (n k, n k)."""
 
+class SolveReport:
+    """What a damped solve did (field names as in C++); with several right-hand sides, the
+    largest iterations and errors over the columns. Returned by damped_solve, direction and
+    direction_from_jacobian with report=True."""
+
+    requested: SolvePrecision
+    used: SolvePrecision
+    """The precision whose factorization gave the solution: mixed (the float32 factor,
+    refined), or working (asked for, float32 data, or the fallback)."""
+    mixed_fallback: bool
+    """mixed was asked for float64 data and refinement failed: the float64 Cholesky solved."""
+    refinement_iterations: int
+    """Corrections alpha += (L L^T)^{-1} r applied with the float32 factor L."""
+    float_info: int
+    """The float32 factorization's info (0 ok, > 0 failing pivot, -1 NaN)."""
+    backward_error: float
+    """|K alpha - u|_2 / (|K|_F |alpha|_2 + |u|_2), in float64, of the solution returned."""
+    solve_residual: float
+    """|D^-1/2 (K alpha - u)| / |D^-1/2 u|, D = diag(K): the acceptance test's residual."""
+
 def damped_solve(ctx: Context, gram: ArrayLike, shift: float, rhs: ArrayLike, *,
-                 stream: Stream | None = None) -> Array:
+                 precision: SolvePrecision | str = "working", report: bool = False,
+                 stream: Stream | None = None) -> Array | tuple[Array, SolveReport]:
     """Solves (gram + shift I) X = rhs by Cholesky (lower triangle read); rhs (N,) or (N, r).
-    For an NGD step shift = n lambda. Raises NotPositiveDefinite."""
+    For an NGD step shift = n lambda. Raises NotPositiveDefinite. report=True returns
+    (X, SolveReport)."""
 
 def direction(ctx: Context, model: Mlp, theta: ArrayLike, x: ArrayLike, y: ArrayLike,
               loss: Loss | str, damping: float, *, output_rows: ArrayLike | None = None,
               gram_mode: GramMode | str = "structured", form: SolveForm | str = "automatic",
-              stream: Stream | None = None) -> Array:
+              precision: SolvePrecision | str = "working", report: bool = False,
+              stream: Stream | None = None) -> Array | tuple[Array, SolveReport]:
     """d = (F + damping I)^{-1} grad L, (p,); damping = lambda >= 0 in parameter space (the Gram
-    side carries n lambda)."""
+    side carries n lambda). report=True returns (d, SolveReport)."""
 
 def direction_from_jacobian(ctx: Context, jacobian: ArrayLike, residual: ArrayLike,
                             damping: float, factor: ArrayLike | None = None, *,
-                            stream: Stream | None = None) -> Array:
+                            precision: SolvePrecision | str = "working", report: bool = False,
+                            stream: Stream | None = None) -> Array | tuple[Array, SolveReport]:
     """Bring your own Jacobian: d = A^T (A A^T + n lambda I)^{-1} u, A = M^T J, (p,).
     jacobian (N, p) sample-major rows (Fortran order used as is, C order copied); residual u (N,)
     or (n, k) one sample per row (as loss_factors returns it); factor None (M = I) or (n, k, k)
-    with factor[i] = M_i."""
+    with factor[i] = M_i. report=True returns (d, SolveReport)."""
 
 @dataclass
 class LossFactors:
@@ -365,6 +324,14 @@ class StepReport:
     form: SolveForm
     gram_mode: GramMode
     solve_residual: float
+    precision: SolvePrecision
+    """The precision whose factorization gave the step: mixed when the float32 factor, refined,
+    did; working otherwise (asked for, float32 data, or mixed's fallback)."""
+    mixed_fallback: bool
+    """mixed was asked and fell back to the float64 Cholesky."""
+    refinement_iterations: int
+    backward_error: float
+    """|K alpha - u|_2 / (|K|_F |alpha|_2 + |u|_2) of the solve taken."""
     learning_rate: float
     step_limited: bool
     step_norm: float
@@ -381,8 +348,10 @@ class NaturalGradient:
                  damping_min: float = 1e-12, damping_max: float = 1e10, max_rejections: int = 10,
                  damping_raises: int = 3, raise_factor: float = 10.0,
                  fallback: Fallback | str = "pseudo_inverse", max_solve_residual: float = -1.0,
-                 max_step_norm: float = ..., max_output_change: float = ...) -> None:
-        """Raises InvalidArgument for inconsistent options."""
+                 max_step_norm: float = ..., max_output_change: float = ...,
+                 precision: SolvePrecision | str = "working") -> None:
+        """Raises InvalidArgument for inconsistent options. precision: of the damped solve
+        (SolvePrecision); the StepReport says which gave the step."""
     @property
     def damping(self) -> float:
         """The damping the next step starts from."""
