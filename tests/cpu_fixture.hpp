@@ -1,7 +1,8 @@
-// The fixture of the cpu-vs-reference suites (tests/cpu_*_test.cpp). The test problems, the upload
-// helpers and the oracles are the backend-independent part of cuda_fixture.hpp, used here as they
-// are; only the context under test differs. Every cpu result in precision T is compared with the
-// reference run in double on the same T-valued data; tolerances come from tolerance<T>().
+// The cpu backend's skip reason (used by backend_fixture.hpp) and the fixture of the cpu-only
+// suites (tests/cpu_*_test.cpp). The test problems, the upload helpers and the oracles are the
+// backend-independent part of cuda_fixture.hpp, used here as they are. Every cpu result in
+// precision T is compared with the reference run in double on the same T-valued data; tolerances
+// come from tolerance<T>().
 #pragma once
 
 #include <gtest/gtest.h>

@@ -1,8 +1,8 @@
-// The fixture and the test problems of the CUDA-vs-reference suites (tests/cuda_*_test.cpp). Every
-// CUDA result in precision T is compared with the reference backend run in double on the same
-// T-valued data, so the comparison measures the CUDA path's own roundoff and nothing else.
-// Tolerances come from tolerance<T>() in test_util.hpp; this file only says which reduction length
-// and which condition number each comparison has.
+// The test problems of the backend-vs-reference suites (tests/backend_*_test.cpp) and the fixture
+// of the CUDA-only suites (tests/cuda_*_test.cpp). Every result in precision T is compared with the
+// reference run in double on the same T-valued data, so the comparison measures the backend's own
+// roundoff. Tolerances come from tolerance<T>() in test_util.hpp; this file only says which
+// reduction length and which condition number each comparison has.
 #pragma once
 
 #include <gtest/gtest.h>

@@ -1,13 +1,13 @@
-// CUDA vs reference for whole optimizer steps: NaturalGradient (both Gram modes, both forms where
-// the loss allows them, fixed damping) and GradientDescent on every model of model_problems();
-// theta after the step and the step report are compared. The tolerance of theta is that of the
-// direction scaled by |eta d| / |theta|, plus the rounding of the update itself. Skips without a
-// device.
+// Every non-reference backend (cpu, CUDA) vs reference for whole optimizer steps: NaturalGradient
+// (both Gram modes, both forms where the loss allows them, fixed damping) and GradientDescent on
+// every model of model_problems(); theta after the step and the step report are compared. The
+// tolerance of theta is that of the direction scaled by |eta d| / |theta|, plus the rounding of the
+// update itself. Each instance skips without its backend.
 #include <gtest/gtest.h>
 
 #include <string>
 
-#include "cuda_fixture.hpp"
+#include "backend_fixture.hpp"
 
 namespace {
 
@@ -15,9 +15,9 @@ using namespace ngd_test;
 using ngd::GramMode;
 using ngd::SolveForm;
 
-template <class T>
-class CudaOptimizer : public CudaVsReference<T> {};
-TYPED_TEST_SUITE(CudaOptimizer, Precisions);
+template <class C>
+class BackendOptimizer : public BackendVsReference<C> {};
+TYPED_TEST_SUITE(BackendOptimizer, Cases, CaseNames);
 
 /// |a - b| / |b| over all entries, as a scale for how much of theta a step moved.
 double relative_step(const Matrix<double>& before, const Matrix<double>& after) {
@@ -29,7 +29,7 @@ double relative_step(const Matrix<double>& before, const Matrix<double>& after) 
 }
 
 template <class T>
-void check_ngd_step(ngd::Context& cuda, ngd::Context& ref, const Problem<T>& p, GramMode mode,
+void check_ngd_step(ngd::Context& dev, ngd::Context& ref, const Problem<T>& p, GramMode mode,
                     SolveForm form) {
     const auto r = upload<double>(ref, p);
     const double lambda = well_conditioned_damping(
@@ -47,17 +47,17 @@ void check_ngd_step(ngd::Context& cuda, ngd::Context& ref, const Problem<T>& p, 
     ref_options.damping = lambda;
     ref_options.form = form;
 
-    auto c = upload<T>(cuda, p);
+    auto c = upload<T>(dev, p);
     Matrix<double> theta_ref = host_copy<double>(r.theta);
     const ngd::StepReport got =
-        ngd::NaturalGradient<T>(options).step(cuda, p.model, c.theta.view(), c.batch(), p.loss);
+        ngd::NaturalGradient<T>(options).step(dev, p.model, c.theta.view(), c.batch(), p.loss);
     const ngd::StepReport want = ngd::NaturalGradient<double>(ref_options)
                                      .step(ref, p.model, theta_ref.view(), r.batch(), p.loss);
 
     // theta_new = theta - eta d: the direction's error scaled by |eta d| / |theta_new|, plus the
     // rounding of the subtraction (2 u).
     const double moved = relative_step(r.theta, theta_ref);
-    EXPECT_NEAR_NORMWISE(host(cuda, c.theta), theta_ref, tolerance<T>(2) + tol_d * moved);
+    EXPECT_NEAR_NORMWISE(host(dev, c.theta), theta_ref, tolerance<T>(2) + tol_d * moved);
 
     const double tol_loss = tolerance<T>(chain_length(p.model) + static_cast<double>(p.big_n()));
     EXPECT_LE(relative_difference(got.loss_before, want.loss_before), tol_loss);
@@ -84,44 +84,44 @@ void check_ngd_step(ngd::Context& cuda, ngd::Context& ref, const Problem<T>& p, 
     EXPECT_LE(got.solve_residual, tolerance<T>(static_cast<double>(p.big_n()), oracle.condition));
 }
 
-TYPED_TEST(CudaOptimizer, NaturalGradientStepMatchesReference) {
-    for (const auto& p : model_problems<TypeParam>()) {
+TYPED_TEST(BackendOptimizer, NaturalGradientStepMatchesReference) {
+    for (const auto& p : model_problems<typename TypeParam::Scalar>()) {
         for (const GramMode mode : {GramMode::structured, GramMode::explicit_jacobian}) {
             SCOPED_TRACE(p.name + " " + ngd::to_string(mode) + " factor");
-            check_ngd_step(this->cuda(), this->ref(), p, mode, SolveForm::factor);
+            check_ngd_step(this->dev(), this->ref(), p, mode, SolveForm::factor);
         }
     }
 }
 
-TYPED_TEST(CudaOptimizer, NaturalGradientNaturalResidualStepMatchesReference) {
-    for (const auto& p : model_problems<TypeParam>()) {
+TYPED_TEST(BackendOptimizer, NaturalGradientNaturalResidualStepMatchesReference) {
+    for (const auto& p : model_problems<typename TypeParam::Scalar>()) {
         if (p.loss == ngd::Loss::softmax_cross_entropy) continue;
         for (const GramMode mode : {GramMode::structured, GramMode::explicit_jacobian}) {
             SCOPED_TRACE(p.name + " " + ngd::to_string(mode) + " natural_residual");
-            check_ngd_step(this->cuda(), this->ref(), p, mode, SolveForm::natural_residual);
+            check_ngd_step(this->dev(), this->ref(), p, mode, SolveForm::natural_residual);
         }
     }
 }
 
-TYPED_TEST(CudaOptimizer, GradientDescentStepMatchesReference) {
-    using T = TypeParam;
+TYPED_TEST(BackendOptimizer, GradientDescentStepMatchesReference) {
+    using T = typename TypeParam::Scalar;
     for (const auto& p : model_problems<T>()) {
         SCOPED_TRACE(p.name);
         const auto r = upload<double>(this->ref(), p);
-        auto c = upload<T>(this->cuda(), p);
+        auto c = upload<T>(this->dev(), p);
         Matrix<double> theta_ref = host_copy<double>(r.theta);
         typename ngd::GradientDescent<T>::Options options;
         options.learning_rate = 0.25;
         ngd::GradientDescent<double>::Options ref_options;
         ref_options.learning_rate = 0.25;
         const ngd::StepReport got = ngd::GradientDescent<T>(options).step(
-            this->cuda(), p.model, c.theta.view(), c.batch(), p.loss);
+            this->dev(), p.model, c.theta.view(), c.batch(), p.loss);
         const ngd::StepReport want =
             ngd::GradientDescent<double>(ref_options)
                 .step(this->ref(), p.model, theta_ref.view(), r.batch(), p.loss);
         const double len = chain_length(p.model) + static_cast<double>(p.big_n());
         const double moved = relative_step(r.theta, theta_ref);
-        EXPECT_NEAR_NORMWISE(host(this->cuda(), c.theta), theta_ref,
+        EXPECT_NEAR_NORMWISE(host(this->dev(), c.theta), theta_ref,
                              tolerance<T>(2) + tolerance<T>(len) * moved);
         EXPECT_LE(relative_difference(got.loss_before, want.loss_before), tolerance<T>(len));
         EXPECT_LE(relative_difference(got.step_norm, want.step_norm), tolerance<T>(len));
@@ -129,16 +129,16 @@ TYPED_TEST(CudaOptimizer, GradientDescentStepMatchesReference) {
 }
 
 // Several steps in a row with one optimizer on one context: the workspace reused between steps must
-// not carry anything from one step into the next. Each step is checked from the theta the device
+// not carry anything from one step into the next. Each step is checked from the theta the backend
 // holds, against a reference step from that same theta.
-TYPED_TEST(CudaOptimizer, ConsecutiveStepsMatchReference) {
-    using T = TypeParam;
+TYPED_TEST(BackendOptimizer, ConsecutiveStepsMatchReference) {
+    using T = typename TypeParam::Scalar;
     const auto problems = model_problems<T>();
     const Problem<T>& p = problems[0];  // two-layer ReLU, squared loss
     const auto r = upload<double>(this->ref(), p);
     const double lambda = well_conditioned_damping(
         ngd::gram(this->ref(), p.model, r.theta.const_view(), r.batch(), p.loss), p.n());
-    auto c = upload<T>(this->cuda(), p);
+    auto c = upload<T>(this->dev(), p);
     typename ngd::NaturalGradient<T>::Options options;
     options.learning_rate = 0.5;
     options.damping = lambda;
@@ -151,19 +151,19 @@ TYPED_TEST(CudaOptimizer, ConsecutiveStepsMatchReference) {
         const Problem<T> at{p.name,
                             p.model,
                             p.loss,
-                            host(this->cuda(), c.theta),
+                            host(this->dev(), c.theta),
                             host_copy<T>(p.inputs),
                             host_copy<T>(p.targets),
                             Matrix<T>()};
         const DirectionOracle oracle = direction_oracle(this->ref(), at, lambda, SolveForm::factor);
         const Matrix<double> before = host_copy<double>(at.theta);
         Matrix<double> theta_ref = host_copy<double>(at.theta);
-        step.step(this->cuda(), p.model, c.theta.view(), c.batch(), p.loss);
+        step.step(this->dev(), p.model, c.theta.view(), c.batch(), p.loss);
         ngd::NaturalGradient<double>(ref_options)
             .step(this->ref(), p.model, theta_ref.view(), r.batch(), p.loss);
         const double tol = tolerance<T>(2) + tolerance<T>(direction_length(p), oracle.sensitivity) *
                                                  relative_step(before, theta_ref);
-        EXPECT_NEAR_NORMWISE(host(this->cuda(), c.theta), theta_ref, tol);
+        EXPECT_NEAR_NORMWISE(host(this->dev(), c.theta), theta_ref, tol);
     }
 }
 

@@ -1,21 +1,26 @@
-// cpu vs reference on what the other suites leave out: views whose leading dimension exceeds their
-// rows (inputs, Gram, right-hand sides padded with NaN, so any read of the padding shows), passed
-// straight to BLAS and LAPACK as their lda. Skips without the cpu backend.
+// Every non-reference backend (cpu, CUDA) vs reference on what the other suites leave out: views
+// whose leading dimension exceeds their rows (inputs, Gram, right-hand sides padded with NaN, so
+// any read of the padding shows), passed straight to BLAS/LAPACK or cuBLAS/cuSOLVER as their lda;
+// and, in double, the CUDA-core Gram tile kernel that the default FP64 tensor-core kernel replaces
+// on sm_80+. Each instance skips without its backend.
 #include <gtest/gtest.h>
 
 #include <limits>
 #include <string>
 
-#include "cpu_fixture.hpp"
+#include "backend_fixture.hpp"
+#if defined(NGD_TESTS_WITH_CUDA)
+#include "baselines.cuh"
+#endif
 
 namespace {
 
 using namespace ngd_test;
 using ngd::GramMode;
 
-template <class T>
-class CpuLayout : public CpuVsReference<T> {};
-TYPED_TEST_SUITE(CpuLayout, Precisions);
+template <class C>
+class BackendLayout : public BackendVsReference<C> {};
+TYPED_TEST_SUITE(BackendLayout, Cases, CaseNames);
 
 /// A copy in ctx's memory of host `m` with `pad` unused rows below each column, and the padded view
 /// of it.
@@ -37,27 +42,27 @@ struct Padded {
     }
 };
 
-TYPED_TEST(CpuLayout, PaddedInputsGiveTheSameGram) {
-    using T = TypeParam;
+TYPED_TEST(BackendLayout, PaddedInputsGiveTheSameGram) {
+    using T = typename TypeParam::Scalar;
     const Problem<T> p = make_problem<T>(
         "padded",
         ngd::Mlp(31, {layer(33, ngd::Activation::tanh), layer(3, ngd::Activation::identity)}),
         ngd::Loss::softmax_cross_entropy, 33, 41);
-    const auto c = upload<T>(this->cpu(), p);
-    const Padded<T> x(this->cpu(), p.inputs, 5);
+    const auto c = upload<T>(this->dev(), p);
+    const Padded<T> x(this->dev(), p.inputs, 5);
     const ngd::Batch<T> batch{x.view, c.targets.const_view(), {}};
     const auto r = upload<double>(this->ref(), p);
     const Matrix<double> g_ref = ngd::gram(this->ref(), p.model, r.theta.const_view(), r.batch(),
                                            p.loss, GramMode::structured);
     for (GramMode mode : {GramMode::structured, GramMode::explicit_jacobian}) {
-        const Matrix<T> g = host(this->cpu(), ngd::gram(this->cpu(), p.model, c.theta.const_view(),
+        const Matrix<T> g = host(this->dev(), ngd::gram(this->dev(), p.model, c.theta.const_view(),
                                                         batch, p.loss, mode));
         EXPECT_NEAR_NORMWISE(g, g_ref, tolerance<T>(double(p.p() + 2 * p.k() + 4)));
     }
 }
 
-TYPED_TEST(CpuLayout, PaddedGramAndRightHandSidesSolve) {
-    using T = TypeParam;
+TYPED_TEST(BackendLayout, PaddedGramAndRightHandSidesSolve) {
+    using T = typename TypeParam::Scalar;
     const std::int64_t n = 33;
     // G = B B^T + n I: condition below 5 for B uniform in [-1, 1) of width n.
     const Matrix<T> b = random_matrix<T>(n, n, 42);
@@ -70,13 +75,36 @@ TYPED_TEST(CpuLayout, PaddedGramAndRightHandSidesSolve) {
         }
     }
     const Matrix<T> rhs = random_matrix<T>(n, 3, 43);
-    const Padded<T> g_dev(this->cpu(), g, 3), rhs_dev(this->cpu(), rhs, 7);
+    const Padded<T> g_dev(this->dev(), g, 3), rhs_dev(this->dev(), rhs, 7);
     const Matrix<T> x =
-        host(this->cpu(), ngd::damped_solve(this->cpu(), g_dev.view, 0.5, rhs_dev.view));
+        host(this->dev(), ngd::damped_solve(this->dev(), g_dev.view, 0.5, rhs_dev.view));
     const Matrix<double> g64 = host_copy<double>(g), rhs64 = host_copy<double>(rhs);
     const Matrix<double> x_ref =
         ngd::damped_solve(this->ref(), g64.const_view(), 0.5, rhs64.const_view());
     EXPECT_NEAR_NORMWISE(x, x_ref, tolerance<T>(double(n), 5.0));
 }
+
+#if defined(NGD_TESTS_WITH_CUDA)
+TEST(CudaLayoutDouble, CudaCoreGramKernelMatchesReference) {
+    const std::string why = cuda_unavailable_reason();
+    if (!why.empty()) GTEST_SKIP() << why;
+    ngd::Context cuda = ngd::Context::cuda();
+    ngd::Context ref = ngd::Context::reference();
+    ngd::cuda::baseline::set_double_tensor_cores(cuda, false);
+    for (const auto& p : model_problems<double>()) {
+        SCOPED_TRACE(p.name);
+        const auto c = upload<double>(cuda, p);
+        const auto r = upload<double>(ref, p);
+        const Matrix<double> g_ref =
+            ngd::gram(ref, p.model, r.theta.const_view(), r.batch(), p.loss, GramMode::structured);
+        for (GramMode mode : {GramMode::structured, GramMode::explicit_jacobian}) {
+            const Matrix<double> g =
+                host(cuda, ngd::gram(cuda, p.model, c.theta.const_view(), c.batch(), p.loss, mode));
+            EXPECT_NEAR_NORMWISE(
+                g, g_ref, tolerance<double>(double(p.p() + 2 * p.k()) + chain_length(p.model)));
+        }
+    }
+}
+#endif
 
 }  // namespace

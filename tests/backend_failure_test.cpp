@@ -1,21 +1,22 @@
-// The failure paths on the cpu backend: NaN/Inf in inputs, targets and theta found by its OpenMP
-// scan (with count and position), theta unchanged after a failed step, and an undamped step on a
-// rank-deficient Jacobian walking the same failure ladder as the reference (NotPositiveDefinite
-// with LAPACK's info 2, raised damping, the syevd pseudo-inverse). Skips without the cpu backend.
+// The failure paths on every non-reference backend (cpu, CUDA): NaN/Inf in inputs, targets and
+// theta found by the backend's scan (with count and position), theta unchanged after a failed step,
+// an undamped step on a rank-deficient Jacobian walking the same failure ladder as the reference
+// (NotPositiveDefinite with info 2, raised damping, pseudo-inverse); on CUDA only, host memory
+// handed to the context and OutOfMemory for an absurd allocation. Skips without the backend.
 #include <gtest/gtest.h>
 
 #include <limits>
 #include <string>
 
-#include "cpu_fixture.hpp"
+#include "backend_fixture.hpp"
 
 namespace {
 
 using namespace ngd_test;
 
-template <class T>
-class CpuFailure : public CpuVsReference<T> {};
-TYPED_TEST_SUITE(CpuFailure, Precisions);
+template <class C>
+class BackendFailure : public BackendVsReference<C> {};
+TYPED_TEST_SUITE(BackendFailure, Cases, CaseNames);
 
 /// Runs fn, expecting NonFiniteInput with `count` bad entries, the first at `first`.
 template <class F>
@@ -29,62 +30,62 @@ void expect_non_finite(F&& fn, std::int64_t count, std::int64_t first) {
     }
 }
 
-TYPED_TEST(CpuFailure, NonFiniteInputsAreFound) {
-    using T = TypeParam;
+TYPED_TEST(BackendFailure, NonFiniteInputsAreFound) {
+    using T = typename TypeParam::Scalar;
     const auto problems = model_problems<T>();
     const Problem<T>& p = problems[4];  // NTK, squared loss, k = 2, 31 x 33 inputs
     const T nan = std::numeric_limits<T>::quiet_NaN(), inf = std::numeric_limits<T>::infinity();
-    ngd::Context& cpu = this->cpu();
+    ngd::Context& dev = this->dev();
     {
         Matrix<T> x = host_copy<T>(p.inputs);
         x[37] = nan;
         x[500] = -inf;
-        const auto c = upload<T>(cpu, p);
-        const Matrix<T> xc = put<T>(cpu, x);
+        const auto c = upload<T>(dev, p);
+        const Matrix<T> xc = put<T>(dev, x);
         expect_non_finite(
-            [&] { ngd::forward(cpu, p.model, c.theta.const_view(), xc.const_view()); }, 2, 37);
+            [&] { ngd::forward(dev, p.model, c.theta.const_view(), xc.const_view()); }, 2, 37);
     }
     {
         Matrix<T> y = host_copy<T>(p.targets);
         y[5] = inf;
-        const auto c = upload<T>(cpu, p);
-        const Matrix<T> yc = put<T>(cpu, y);
+        const auto c = upload<T>(dev, p);
+        const Matrix<T> yc = put<T>(dev, y);
         const ngd::Batch<T> batch{c.inputs.const_view(), yc.const_view(), {}};
-        expect_non_finite([&] { ngd::gradient(cpu, p.model, c.theta.const_view(), batch, p.loss); },
+        expect_non_finite([&] { ngd::gradient(dev, p.model, c.theta.const_view(), batch, p.loss); },
                           1, 5);
     }
     {
         Matrix<T> theta = host_copy<T>(p.theta);
         theta[100] = nan;
         theta[p.p() - 1] = nan;
-        const auto c = upload<T>(cpu, p);
-        const Matrix<T> tc = put<T>(cpu, theta);
-        expect_non_finite([&] { ngd::gram(cpu, p.model, tc.const_view(), c.batch(), p.loss); }, 2,
+        const auto c = upload<T>(dev, p);
+        const Matrix<T> tc = put<T>(dev, theta);
+        expect_non_finite([&] { ngd::gram(dev, p.model, tc.const_view(), c.batch(), p.loss); }, 2,
                           100);
     }
 }
 
 // A step that throws leaves theta bitwise as it was, for NaN in the targets and in the inputs.
-TYPED_TEST(CpuFailure, FailedStepLeavesThetaUnchanged) {
-    using T = TypeParam;
+TYPED_TEST(BackendFailure, FailedStepLeavesThetaUnchanged) {
+    using T = typename TypeParam::Scalar;
     const auto problems = model_problems<T>();
     const Problem<T>& p = problems[0];
-    ngd::Context& cpu = this->cpu();
-    auto c = upload<T>(cpu, p);
+    ngd::Context& dev = this->dev();
+    auto c = upload<T>(dev, p);
     Matrix<T> y = host_copy<T>(p.targets);
     y[3] = std::numeric_limits<T>::quiet_NaN();
     Matrix<T> x = host_copy<T>(p.inputs);
     x[7] = std::numeric_limits<T>::quiet_NaN();
-    const Matrix<T> yc = put<T>(cpu, y), xc = put<T>(cpu, x);
+    const Matrix<T> yc = put<T>(dev, y), xc = put<T>(dev, x);
     const ngd::Batch<T> bad_targets{c.inputs.const_view(), yc.const_view(), {}};
     const ngd::Batch<T> bad_inputs{xc.const_view(), c.targets.const_view(), {}};
     for (const ngd::Batch<T>* batch : {&bad_targets, &bad_inputs}) {
-        EXPECT_THROW(ngd::NaturalGradient<T>().step(cpu, p.model, c.theta.view(), *batch, p.loss),
+        EXPECT_THROW(ngd::NaturalGradient<T>().step(dev, p.model, c.theta.view(), *batch, p.loss),
                      ngd::NonFiniteInput);
-        EXPECT_TRUE(same_bits(host(cpu, c.theta), p.theta));
-        EXPECT_THROW(ngd::GradientDescent<T>().step(cpu, p.model, c.theta.view(), *batch, p.loss),
+        EXPECT_TRUE(same_bits(host(dev, c.theta), p.theta));
+        EXPECT_THROW(ngd::GradientDescent<T>().step(dev, p.model, c.theta.view(), *batch, p.loss),
                      ngd::NonFiniteInput);
-        EXPECT_TRUE(same_bits(host(cpu, c.theta), p.theta));
+        EXPECT_TRUE(same_bits(host(dev, c.theta), p.theta));
     }
 }
 
@@ -101,13 +102,13 @@ Problem<T> rank_one_problem() {
     return p;
 }
 
-TYPED_TEST(CpuFailure, UndampedRankDeficientStepFailsWithInfo2) {
-    using T = TypeParam;
+TYPED_TEST(BackendFailure, UndampedRankDeficientStepFailsWithInfo2) {
+    using T = typename TypeParam::Scalar;
     const Problem<T> p = rank_one_problem<T>();
-    ngd::Context& cpu = this->cpu();
-    auto c = upload<T>(cpu, p);
+    ngd::Context& dev = this->dev();
+    auto c = upload<T>(dev, p);
     try {
-        ngd::direction(cpu, p.model, c.theta.const_view(), c.batch(), p.loss, 0.0);
+        ngd::direction(dev, p.model, c.theta.const_view(), c.batch(), p.loss, 0.0);
         ADD_FAILURE() << "no NotPositiveDefinite";
     } catch (const ngd::NotPositiveDefinite& e) {
         EXPECT_EQ(e.info, 2) << e.what();
@@ -119,18 +120,18 @@ TYPED_TEST(CpuFailure, UndampedRankDeficientStepFailsWithInfo2) {
     options.damping_raises = 0;
     options.fallback = ngd::Fallback::none;
     try {
-        ngd::NaturalGradient<T>(options).step(cpu, p.model, c.theta.view(), c.batch(), p.loss);
+        ngd::NaturalGradient<T>(options).step(dev, p.model, c.theta.view(), c.batch(), p.loss);
         ADD_FAILURE() << "no NotPositiveDefinite";
     } catch (const ngd::NotPositiveDefinite& e) {
         EXPECT_EQ(e.info, 2) << e.what();
     }
-    EXPECT_TRUE(same_bits(host(cpu, c.theta), p.theta));
+    EXPECT_TRUE(same_bits(host(dev, c.theta), p.theta));
 }
 
-// The failure ladder on the cpu backend takes the same rungs as the reference in the same precision
+// The failure ladder on the backend takes the same rungs as the reference in the same precision
 // (the raised damping depends on T's epsilon): raised damping, then the pseudo-inverse.
-TYPED_TEST(CpuFailure, FailureLadderMatchesReference) {
-    using T = TypeParam;
+TYPED_TEST(BackendFailure, FailureLadderMatchesReference) {
+    using T = typename TypeParam::Scalar;
     const Problem<T> p = rank_one_problem<T>();
     for (const int raises : {3, 0}) {
         SCOPED_TRACE("damping_raises " + std::to_string(raises));
@@ -138,10 +139,10 @@ TYPED_TEST(CpuFailure, FailureLadderMatchesReference) {
         options.damping = 0;
         options.damping_raises = raises;
         options.fallback = ngd::Fallback::pseudo_inverse;
-        auto c = upload<T>(this->cpu(), p);
+        auto c = upload<T>(this->dev(), p);
         auto r = upload<T>(this->ref(), p);
         const ngd::StepReport got = ngd::NaturalGradient<T>(options).step(
-            this->cpu(), p.model, c.theta.view(), c.batch(), p.loss);
+            this->dev(), p.model, c.theta.view(), c.batch(), p.loss);
         const ngd::StepReport want = ngd::NaturalGradient<T>(options).step(
             this->ref(), p.model, r.theta.view(), r.batch(), p.loss);
         EXPECT_EQ(got.rung, want.rung);
@@ -158,9 +159,43 @@ TYPED_TEST(CpuFailure, FailureLadderMatchesReference) {
                                        : 1.0;
         const double tol = tolerance<T>(static_cast<double>(p.big_n() + p.p()), cond);
         if (tol < 0.1) {
-            EXPECT_NEAR_NORMWISE(host(this->cpu(), c.theta), host(this->ref(), r.theta), tol);
+            EXPECT_NEAR_NORMWISE(host(this->dev(), c.theta), host(this->ref(), r.theta), tol);
         }
     }
+}
+
+// What only a CUDA context has: a memory space of its own to check and to exhaust.
+template <class T>
+class CudaFailure : public CudaVsReference<T> {};
+TYPED_TEST_SUITE(CudaFailure, Precisions);
+
+TYPED_TEST(CudaFailure, HostMemoryOnACudaContextIsRejected) {
+    using T = TypeParam;
+    const auto problems = model_problems<T>();
+    const Problem<T>& p = problems[0];
+    EXPECT_THROW(ngd::forward(this->cuda(), p.model, p.theta.const_view(), p.inputs.const_view()),
+                 ngd::InvalidArgument);
+}
+
+TYPED_TEST(CudaFailure, OutOfMemoryLeavesTheContextUsable) {
+    using T = TypeParam;
+    try {
+        Matrix<double> huge(std::int64_t(1) << 20, std::int64_t(1) << 20, ngd::MemorySpace::device);
+        ADD_FAILURE() << "8 TiB of device memory were allocated";
+    } catch (const ngd::OutOfMemory& e) {
+        EXPECT_EQ(e.requested, std::int64_t(8) << 40) << e.what();
+        EXPECT_GT(e.free, 0) << e.what();
+    }
+    // The failed allocation left no sticky error: a whole forward pass still matches.
+    const auto problems = model_problems<T>();
+    const Problem<T>& p = problems[3];
+    const auto c = upload<T>(this->cuda(), p);
+    const auto r = upload<double>(this->ref(), p);
+    const Matrix<T> f =
+        ngd::forward(this->cuda(), p.model, c.theta.const_view(), c.inputs.const_view());
+    const Matrix<double> f_ref =
+        ngd::forward(this->ref(), p.model, r.theta.const_view(), r.inputs.const_view());
+    EXPECT_NEAR_NORMWISE(host(this->cuda(), f), f_ref, tolerance<T>(chain_length(p.model)));
 }
 
 }  // namespace

@@ -1,14 +1,20 @@
-// The robustness machinery on the cpu backend against the reference (double): Levenberg-Marquardt
-// steps with rejections, the pseudo-inverse rung of the failure ladder (LAPACK syevd) and the step
-// guard. Skips without the cpu backend.
+// The robustness machinery on every non-reference backend (cpu, CUDA) against the reference
+// (double): Levenberg-Marquardt steps with rejections, the pseudo-inverse rung of the failure
+// ladder (LAPACK syevd, cusolverDnXsyevd) and the step guard. Each instance skips without its
+// backend.
 #include <cmath>
 
-#include "cpu_fixture.hpp"
+#include "backend_fixture.hpp"
 
 namespace {
 
 using namespace ngd;
-using CpuRobustness = ngd_test::CpuVsReference<double>;
+using ngd_test::BackendVsReference;
+
+// Double only: the checks compare with the reference at 1e-8.
+template <class C>
+class BackendRobustness : public BackendVsReference<C> {};
+TYPED_TEST_SUITE(BackendRobustness, ngd_test::DoubleCases, ngd_test::CaseNames);
 
 // Narrow two-layer ReLU net on 4 unit-norm inputs (optionally each sample twice: rank-deficient
 // Gram).
@@ -43,14 +49,14 @@ std::vector<StepReport> run(Context& ctx, NaturalGradient<double> opt, const Nar
     return reports;
 }
 
-TEST_F(CpuRobustness, LevenbergMarquardtMatchesReference) {
+TYPED_TEST(BackendRobustness, LevenbergMarquardtMatchesReference) {
     Narrow p;
     NaturalGradient<double>::Options o;
     o.policy = DampingPolicy::levenberg_marquardt;
     o.damping = 1e-6;
-    Matrix<double> theta_cpu, theta_ref;
-    const auto rc = run(cpu(), NaturalGradient<double>(o), p, 6, theta_cpu);
-    const auto rr = run(ref(), NaturalGradient<double>(o), p, 6, theta_ref);
+    Matrix<double> theta_dev, theta_ref;
+    const auto rc = run(this->dev(), NaturalGradient<double>(o), p, 6, theta_dev);
+    const auto rr = run(this->ref(), NaturalGradient<double>(o), p, 6, theta_ref);
     int rejections = 0;
     for (std::size_t s = 0; s < rc.size(); ++s) {
         EXPECT_EQ(rc[s].rejections, rr[s].rejections) << "step " << s;
@@ -58,35 +64,35 @@ TEST_F(CpuRobustness, LevenbergMarquardtMatchesReference) {
         rejections += rr[s].rejections;
     }
     EXPECT_GT(rejections, 0) << "the problem was chosen so that some tries are rejected";
-    EXPECT_NEAR_NORMWISE(theta_cpu.const_view(), theta_ref.const_view(), 1e-8);
+    EXPECT_NEAR_NORMWISE(theta_dev.const_view(), theta_ref.const_view(), 1e-8);
 }
 
-TEST_F(CpuRobustness, PseudoInverseFallbackMatchesReference) {
+TYPED_TEST(BackendRobustness, PseudoInverseFallbackMatchesReference) {
     Narrow p(/*duplicated=*/true);
     NaturalGradient<double>::Options o;
     o.damping = 0;
     o.damping_raises = 0;
-    Matrix<double> theta_cpu, theta_ref;
-    const auto rc = run(cpu(), NaturalGradient<double>(o), p, 1, theta_cpu);
-    const auto rr = run(ref(), NaturalGradient<double>(o), p, 1, theta_ref);
+    Matrix<double> theta_dev, theta_ref;
+    const auto rc = run(this->dev(), NaturalGradient<double>(o), p, 1, theta_dev);
+    const auto rr = run(this->ref(), NaturalGradient<double>(o), p, 1, theta_ref);
     EXPECT_TRUE(rc[0].fallback_used);
     EXPECT_EQ(rc[0].rung, Rung::pseudo_inverse);
     EXPECT_LT(rc[0].solve_residual, 1e-8);
-    EXPECT_NEAR_NORMWISE(theta_cpu.const_view(), theta_ref.const_view(), 1e-8);
+    EXPECT_NEAR_NORMWISE(theta_dev.const_view(), theta_ref.const_view(), 1e-8);
 }
 
-TEST_F(CpuRobustness, StepGuardMatchesReference) {
+TYPED_TEST(BackendRobustness, StepGuardMatchesReference) {
     Narrow p;
     NaturalGradient<double>::Options o;
     o.damping = 1e-8;
     o.max_output_change = 1e-2;
-    Matrix<double> theta_cpu, theta_ref;
-    const auto rc = run(cpu(), NaturalGradient<double>(o), p, 2, theta_cpu);
-    const auto rr = run(ref(), NaturalGradient<double>(o), p, 2, theta_ref);
+    Matrix<double> theta_dev, theta_ref;
+    const auto rc = run(this->dev(), NaturalGradient<double>(o), p, 2, theta_dev);
+    const auto rr = run(this->ref(), NaturalGradient<double>(o), p, 2, theta_ref);
     EXPECT_TRUE(rc[0].step_limited);
     EXPECT_NEAR(rc[0].output_change, 1e-2, 1e-12);
     EXPECT_NEAR(rc[1].learning_rate, rr[1].learning_rate, 1e-8);
-    EXPECT_NEAR_NORMWISE(theta_cpu.const_view(), theta_ref.const_view(), 1e-8);
+    EXPECT_NEAR_NORMWISE(theta_dev.const_view(), theta_ref.const_view(), 1e-8);
 }
 
 }  // namespace

@@ -1,42 +1,42 @@
-// cpu vs reference for the stages that evaluate the model: forward outputs, the loss value, the
-// Jacobian and the gradient, on every model of model_problems() (presets, every activation, bias
-// on/off, NTK, frozen layer, width 1, n = 1 and 257) in float and double. Skips without the cpu
-// backend.
+// Every non-reference backend (cpu, CUDA) vs reference for the stages that evaluate the model:
+// forward outputs, the loss value, the Jacobian and the gradient, on every model of
+// model_problems() (presets, every activation, bias on/off, NTK, frozen layer, width 1, n = 1 and
+// 257) in float and double. Each instance skips without its backend.
 #include <gtest/gtest.h>
 
-#include "cpu_fixture.hpp"
+#include "backend_fixture.hpp"
 
 namespace {
 
 using namespace ngd_test;
 
-template <class T>
-class CpuForward : public CpuVsReference<T> {};
-TYPED_TEST_SUITE(CpuForward, Precisions);
+template <class C>
+class BackendForward : public BackendVsReference<C> {};
+TYPED_TEST_SUITE(BackendForward, Cases, CaseNames);
 
-TYPED_TEST(CpuForward, OutputsMatchReference) {
-    using T = TypeParam;
+TYPED_TEST(BackendForward, OutputsMatchReference) {
+    using T = typename TypeParam::Scalar;
     for (const auto& p : model_problems<T>()) {
         SCOPED_TRACE(p.name);
-        const auto c = upload<T>(this->cpu(), p);
+        const auto c = upload<T>(this->dev(), p);
         const auto r = upload<double>(this->ref(), p);
-        const Matrix<T> f = ngd::forward(this->cpu(), p.model, c.theta.const_view(),
+        const Matrix<T> f = ngd::forward(this->dev(), p.model, c.theta.const_view(),
                                          c.inputs.const_view(), c.rows.const_view());
         const Matrix<double> f_ref = ngd::forward(this->ref(), p.model, r.theta.const_view(),
                                                   r.inputs.const_view(), r.rows.const_view());
-        ASSERT_EQ(f.space(), ngd::MemorySpace::host);
-        EXPECT_NEAR_NORMWISE(host(this->cpu(), f), f_ref, tolerance<T>(chain_length(p.model)));
+        ASSERT_EQ(f.space(), TestFixture::space());
+        EXPECT_NEAR_NORMWISE(host(this->dev(), f), f_ref, tolerance<T>(chain_length(p.model)));
     }
 }
 
-TYPED_TEST(CpuForward, LossMatchesReference) {
-    using T = TypeParam;
+TYPED_TEST(BackendForward, LossMatchesReference) {
+    using T = typename TypeParam::Scalar;
     for (const auto& p : model_problems<T>()) {
         SCOPED_TRACE(p.name);
-        const auto c = upload<T>(this->cpu(), p);
+        const auto c = upload<T>(this->dev(), p);
         const auto r = upload<double>(this->ref(), p);
         const double value =
-            ngd::loss(this->cpu(), p.model, c.theta.const_view(), c.batch(), p.loss);
+            ngd::loss(this->dev(), p.model, c.theta.const_view(), c.batch(), p.loss);
         const double expected =
             ngd::loss(this->ref(), p.model, r.theta.const_view(), r.batch(), p.loss);
         // The loss sums n per-sample losses of k outputs each, after the forward chain.
@@ -45,17 +45,17 @@ TYPED_TEST(CpuForward, LossMatchesReference) {
     }
 }
 
-TYPED_TEST(CpuForward, JacobianMatchesReference) {
-    using T = TypeParam;
+TYPED_TEST(BackendForward, JacobianMatchesReference) {
+    using T = typename TypeParam::Scalar;
     for (const auto& p : model_problems<T>()) {
         SCOPED_TRACE(p.name);
-        const auto c = upload<T>(this->cpu(), p);
+        const auto c = upload<T>(this->dev(), p);
         const auto r = upload<double>(this->ref(), p);
-        const Matrix<T> j = ngd::jacobian(this->cpu(), p.model, c.theta.const_view(),
+        const Matrix<T> j = ngd::jacobian(this->dev(), p.model, c.theta.const_view(),
                                           c.inputs.const_view(), c.rows.const_view());
         const Matrix<double> j_ref = ngd::jacobian(this->ref(), p.model, r.theta.const_view(),
                                                    r.inputs.const_view(), r.rows.const_view());
-        const Matrix<T> j_host = host(this->cpu(), j);
+        const Matrix<T> j_host = host(this->dev(), j);
         EXPECT_NEAR_NORMWISE(j_host, j_ref, tolerance<T>(chain_length(p.model)));
         // Frozen layers' columns are exactly zero, not merely small.
         for (std::int64_t l = 0; l < p.model.n_layers(); ++l) {
@@ -71,21 +71,21 @@ TYPED_TEST(CpuForward, JacobianMatchesReference) {
     }
 }
 
-TYPED_TEST(CpuForward, GradientMatchesReference) {
-    using T = TypeParam;
+TYPED_TEST(BackendForward, GradientMatchesReference) {
+    using T = typename TypeParam::Scalar;
     for (const auto& p : model_problems<T>()) {
         SCOPED_TRACE(p.name);
-        const auto c = upload<T>(this->cpu(), p);
+        const auto c = upload<T>(this->dev(), p);
         const auto r = upload<double>(this->ref(), p);
         const Matrix<T> g =
-            ngd::gradient(this->cpu(), p.model, c.theta.const_view(), c.batch(), p.loss);
+            ngd::gradient(this->dev(), p.model, c.theta.const_view(), c.batch(), p.loss);
         const Matrix<double> g_ref =
             ngd::gradient(this->ref(), p.model, r.theta.const_view(), r.batch(), p.loss);
         ASSERT_EQ(g.rows(), p.p());
         ASSERT_EQ(g.cols(), 1);
         // J^T e / n sums over the N rows of J after the forward and backward chain.
         const double len = chain_length(p.model) + static_cast<double>(p.big_n());
-        EXPECT_NEAR_NORMWISE(host(this->cpu(), g), g_ref, tolerance<T>(len));
+        EXPECT_NEAR_NORMWISE(host(this->dev(), g), g_ref, tolerance<T>(len));
     }
 }
 
