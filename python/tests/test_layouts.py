@@ -1,5 +1,5 @@
 """Layouts: which arrays are used without a copy, which are copied, which are refused, and the
-layout of every result (mirrors tests/cuda_layout_test.cpp for the host side)."""
+layout of every result (mirrors tests/backend_layout_test.cpp for the host side)."""
 
 import types
 
