@@ -165,7 +165,7 @@ int main(int argc, char** argv) {
         .add("init-scale", "-1", "initial weight scale (negative: 1/sqrt(fan_in))", "S")
         .add("seeds", "0", "data and initialisation seeds, comma-separated", "LIST")
         .add("log-factor", "1.15", "log steps 0, 1, then a geometric grid with this ratio", "R")
-        .add("backend", "best", "reference (CPU), cuda, or best", "NAME")
+        .add("backend", "best", "reference, cpu, cuda, or best", "NAME")
         .add("csv", "", "write one row per run and logged step to PATH", "PATH")
         .add_section("CSV columns", kCsvColumns);
     flags.parse_or_exit(argc, argv);

@@ -176,7 +176,7 @@ int main(int argc, char** argv) {
         .add("log-every", "0", "log every N steps; 0: 1/100 of the run (at least 1)", "N")
         .add("seeds", "0",
              "one run per seed: ground truth and mask (seed .. seed+2), init (seed+3)", "LIST")
-        .add("backend", "best", "reference, cuda or best", "NAME")
+        .add("backend", "best", "reference, cpu, cuda or best", "NAME")
         .add("csv", "", "write one row per logged step to PATH", "PATH")
         .add_section("CSV columns", kColumns);
     flags.parse_or_exit(argc, argv);

@@ -97,7 +97,7 @@ int main(int argc, char** argv) {
         .add("gd-steps", "100000", "GD steps", "N")
         .add("seeds", "0", "data seeds, comma-separated", "LIST")
         .add("log-factor", "1.1", "log steps 0, 1, then a geometric grid with this ratio", "R")
-        .add("backend", "best", "reference (CPU), cuda, or best (for the NGD direction)", "NAME")
+        .add("backend", "best", "reference, cpu, cuda, or best (for the NGD direction)", "NAME")
         .add("csv", "", "write one row per run and logged step to PATH", "PATH")
         .add_section("CSV columns", kCsvColumns);
     flags.parse_or_exit(argc, argv);

@@ -425,7 +425,7 @@ int main(int argc, char** argv) {
         .add("damping", "1e-3", "lambda (parameter space; n lambda on the Gram side)", "X")
         .add("gram-mode", "structured", "structured or explicit", "MODE")
         .add("form", "automatic", "automatic, factor or natural_residual", "FORM")
-        .add("backend", "best", "reference, cuda or best", "NAME")
+        .add("backend", "best", "reference, cpu, cuda or best", "NAME")
         .add("data-seed", "2024", "seed of inputs and targets", "S")
         .add("theta-seed", "7", "seed of Mlp::init", "S")
         .add("f64-check", "true", "f32 only: also write direction_f64.bin (same data, float64)",

@@ -287,8 +287,8 @@ int main(int argc, char** argv) {
              "LAMBDA")
         .add("seed", "0", "seed for inputs (seed), targets (seed+1) and theta0 (seed+2)", "S")
         .add("targets", "sign", "targets y: sign (+-1) or gaussian (N(0,1))", "KIND")
-        .add("backend", "best", "reference (CPU), cuda, or best (cuda when a device is usable)",
-             "NAME")
+        .add("backend", "best",
+             "reference, cpu, cuda, or best (cuda when a device is usable, else cpu)", "NAME")
         .add("methods", "ngd,gd", "optimizers to run, comma-separated: ngd, gd", "LIST")
         .add("precision", "double", "floating-point type of data and parameters: double or float",
              "TYPE")

@@ -261,7 +261,7 @@ int main(int argc, char** argv) {
              "inputs (seed), targets (seed+1), theta0 (seed+2); a comma-separated list runs\n"
              "each seed in turn",
              "LIST")
-        .add("backend", "best", "reference, cuda or best", "NAME")
+        .add("backend", "best", "reference, cpu, cuda or best", "NAME")
         .add("csv", "", "write one row per logged step to PATH", "PATH")
         .add_section("CSV columns", kColumns);
     flags.parse_or_exit(argc, argv);
