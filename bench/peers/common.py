@@ -364,6 +364,47 @@ def compare(exp, d_peer, f_peer, loss_peer, tol):
     return out
 
 
+def check(exp, bind, to_numpy, tol):
+    """The agreement of a peer's step with ngd's (compare()). bind(exp) -> (step, stages) binds
+    the peer to an export; step() -> (new leaves, d, f, loss)."""
+    step, stages = bind(exp)
+    _, d, f, value = step()
+    d_theta = leaves_to_theta(exp, [to_numpy(g) for g in d])
+    agree = compare(exp, d_theta, to_numpy(f), float(value), tol)
+    del d, f
+    if not np.all(np.isfinite(d_theta)):
+        return agree, step, stages, "non-finite direction (a failed Cholesky gives NaN in JAX)"
+    return agree, step, stages, None
+
+
+def check_and_time(result, exp, args, bind, sync, to_numpy, catch):
+    """What every peer does with an export: check its step against ngd's (check()), then, when it
+    agrees, time the step and (unless --no-stages) each stage; fills result["agreement"],
+    result["seconds"], or result["error"] / result["out_of_memory"]. stages() yields
+    (name, call) pairs in order (the values a later stage needs are computed between yields).
+    catch(e) maps an exception to ("error" | "out_of_memory", message), or None to re-raise it.
+    The checked step is the first warm-up call; one warm-up (JAX's compilation) per stage."""
+    try:
+        tol = default_tol(exp, args.tol)
+        agree, step, stages, error = check(exp, bind, to_numpy, tol)
+        result["agreement"] = agree
+        if agree["pass"]:
+            warm = max(args.warmup - 1, 0)
+            seconds = {"step": time_call(step, sync, warm, args.repeats, args.max_seconds)}
+            if not args.no_stages and stages is not None:
+                timing = (min(args.warmup, 1), args.repeats, args.max_seconds)
+                for name, call in stages():
+                    seconds[name] = time_call(call, sync, *timing)
+            result["seconds"] = seconds
+        if error:
+            result["error"] = error
+    except Exception as e:  # noqa: BLE001 -- catch() decides; anything else is re-raised
+        kind = catch(e)
+        if kind is None:
+            raise
+        result[kind[0]] = kind[1]
+
+
 # ---- timing --------------------------------------------------------------------------------------
 
 

@@ -141,6 +141,22 @@ class JaxStep:
         self.step = jax.jit(step)
 
 
+def sync(x):
+    """Waits for x (a JAX result) to be computed; None: nothing to wait for."""
+    if x is not None:
+        import jax
+
+        jax.block_until_ready(x)
+
+
+def catch(e):
+    """The failures a JAX peer records as results (common.check_and_time): XLA reports running out
+    of memory as a generic runtime error."""
+    if "RESOURCE_EXHAUSTED" in str(e) or "out of memory" in str(e).lower():
+        return "out_of_memory", str(e).splitlines()[0]
+    return None
+
+
 def main():
     args = common.parser(__doc__).parse_args()
     jax = configure(args.device)
@@ -165,60 +181,30 @@ def main():
     result = common.base_result(exp, "jax", versions, f"{dev.device_kind} ({dev.platform})")
     result["cost"] = common.cost(exp, chunk)
 
-    def sync(x):
-        if x is not None:
-            jax.block_until_ready(x)
-
     reason = common.too_costly(exp, chunk, args.max_gram_flops)
     if reason:
         result["skipped"] = reason
         return common.finish(result, args.out)
-    try:
-        runner = JaxStep(jax, exp, chunk)
+
+    def bind(e):
+        runner = JaxStep(jax, e, chunk)
         leaves, frozen, data, lr = runner.leaves, runner.frozen, runner.data, args.learning_rate
-        _, d, f, value = runner.step(leaves, frozen, data, lr)
-        d_theta = common.leaves_to_theta(exp, [np.asarray(g) for g in d])
-        tol = common.default_tol(exp, args.tol)
-        result["agreement"] = common.compare(exp, d_theta, np.asarray(f), float(value), tol)
-        del d, f
-        if result["agreement"]["pass"]:
-            # Stages: one warm-up call (compilation for JAX) is enough after the step's.
-            timing = (min(args.warmup, 1), args.repeats, args.max_seconds)
-            # The checked step above compiled the step and was the first warm-up call.
-            seconds = {
-                "step": common.time_call(
-                    lambda: runner.step(leaves, frozen, data, lr),
-                    sync,
-                    max(args.warmup - 1, 0),
-                    *timing[1:],
-                )
-            }
-            if not args.no_stages:
-                _, _, big_m, u = runner.forward(leaves, frozen, data)
-                seconds["forward"] = common.time_call(
-                    lambda: runner.forward(leaves, frozen, data), sync, *timing
-                )
-                if runner.n_blocks == 1:
-                    seconds["jacobian"] = common.time_call(
-                        lambda: runner.a_block(leaves, frozen, data, big_m, 0), sync, *timing
-                    )
-                seconds["gram"] = common.time_call(
-                    lambda: runner.gram(leaves, frozen, data, big_m), sync, *timing
-                )
-                kmat, a = runner.gram(leaves, frozen, data, big_m)
-                seconds["solve"] = common.time_call(lambda: runner.solve(kmat, u), sync, *timing)
-                alpha = runner.solve(kmat, u)
-                del kmat
-                seconds["direction"] = common.time_call(
-                    lambda: runner.direction(leaves, frozen, data, big_m, alpha, a), sync, *timing
-                )
-            result["seconds"] = seconds
-        if not np.all(np.isfinite(d_theta)):
-            result["error"] = "non-finite direction (a failed Cholesky gives NaN in JAX)"
-    except Exception as e:  # XLA reports out-of-memory as a generic runtime error
-        if "RESOURCE_EXHAUSTED" not in str(e) and "out of memory" not in str(e).lower():
-            raise
-        result["out_of_memory"] = str(e).splitlines()[0]
+
+        def stages():
+            _, _, big_m, u = runner.forward(leaves, frozen, data)
+            yield "forward", lambda: runner.forward(leaves, frozen, data)
+            if runner.n_blocks == 1:
+                yield "jacobian", lambda: runner.a_block(leaves, frozen, data, big_m, 0)
+            yield "gram", lambda: runner.gram(leaves, frozen, data, big_m)
+            kmat, a = runner.gram(leaves, frozen, data, big_m)
+            yield "solve", lambda: runner.solve(kmat, u)
+            alpha = runner.solve(kmat, u)
+            del kmat
+            yield "direction", lambda: runner.direction(leaves, frozen, data, big_m, alpha, a)
+
+        return (lambda: runner.step(leaves, frozen, data, lr)), stages
+
+    common.check_and_time(result, exp, args, bind, sync, np.asarray, catch)
     return common.finish(result, args.out)
 
 

@@ -94,50 +94,23 @@ def main():
     )
     result["cost"] = common.structured_cost(exp)
 
-    def sync(x):
-        if x is not None:
-            jax.block_until_ready(x)
-
-    try:
-        runner = JaxStructuredStep(jax, exp)
+    def bind(e):
+        runner = JaxStructuredStep(jax, e)
         leaves, frozen, data, lr = runner.leaves, runner.frozen, runner.data, args.learning_rate
-        _, d, f, value = runner.step(leaves, frozen, data, lr)
-        d_theta = common.leaves_to_theta(exp, [np.asarray(g) for g in d])
-        tol = common.default_tol(exp, args.tol)
-        result["agreement"] = common.compare(exp, d_theta, np.asarray(f), float(value), tol)
-        del d, f
-        if result["agreement"]["pass"]:
-            timing = (min(args.warmup, 1), args.repeats, args.max_seconds)
-            seconds = {
-                "step": common.time_call(
-                    lambda: runner.step(leaves, frozen, data, lr),
-                    sync,
-                    max(args.warmup - 1, 0),
-                    *timing[1:],
-                )
-            }
-            if not args.no_stages:
-                _, _, big_m, u = runner.forward(leaves, frozen, data)
-                seconds["forward"] = common.time_call(
-                    lambda: runner.forward(leaves, frozen, data), sync, *timing
-                )
-                seconds["gram"] = common.time_call(
-                    lambda: runner.gram(leaves, frozen, data), sync, *timing
-                )
-                kmat = runner.gram(leaves, frozen, data)
-                seconds["solve"] = common.time_call(lambda: runner.solve(kmat, u), sync, *timing)
-                alpha = runner.solve(kmat, u)
-                del kmat
-                seconds["direction"] = common.time_call(
-                    lambda: runner.direction(leaves, frozen, data, big_m, alpha), sync, *timing
-                )
-            result["seconds"] = seconds
-        if not np.all(np.isfinite(d_theta)):
-            result["error"] = "non-finite direction (a failed Cholesky gives NaN in JAX)"
-    except Exception as e:  # XLA reports out-of-memory as a generic runtime error
-        if "RESOURCE_EXHAUSTED" not in str(e) and "out of memory" not in str(e).lower():
-            raise
-        result["out_of_memory"] = str(e).splitlines()[0]
+
+        def stages():
+            _, _, big_m, u = runner.forward(leaves, frozen, data)
+            yield "forward", lambda: runner.forward(leaves, frozen, data)
+            yield "gram", lambda: runner.gram(leaves, frozen, data)
+            kmat = runner.gram(leaves, frozen, data)
+            yield "solve", lambda: runner.solve(kmat, u)
+            alpha = runner.solve(kmat, u)
+            del kmat
+            yield "direction", lambda: runner.direction(leaves, frozen, data, big_m, alpha)
+
+        return (lambda: runner.step(leaves, frozen, data, lr)), stages
+
+    common.check_and_time(result, exp, args, bind, jax_step.sync, np.asarray, jax_step.catch)
     return common.finish(result, args.out)
 
 

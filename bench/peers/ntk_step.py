@@ -118,48 +118,22 @@ def main():
         return 0
     result["versions"]["neural_tangents"] = getattr(nt, "__version__", "unknown")
 
-    def sync(x):
-        if x is not None:
-            jax.block_until_ready(x)
-
-    try:
-        runner = NtkStep(jax, nt, exp)
+    def bind(e):
+        runner = NtkStep(jax, nt, e)
         leaves, x, y, lr = runner.leaves, runner.x, runner.y, args.learning_rate
-        _, d, f, value = runner.step(leaves, x, y, lr)
-        d_theta = common.leaves_to_theta(exp, [np.asarray(g) for g in d])
-        tol = common.default_tol(exp, args.tol)
-        result["agreement"] = common.compare(exp, d_theta, np.asarray(f), float(value), tol)
-        if result["agreement"]["pass"]:
-            # Stages: one warm-up call (compilation for JAX) is enough after the step's.
-            timing = (min(args.warmup, 1), args.repeats, args.max_seconds)
-            # The checked step above compiled the step and was the first warm-up call.
-            seconds = {
-                "step": common.time_call(
-                    lambda: runner.step(leaves, x, y, lr),
-                    sync,
-                    max(args.warmup - 1, 0),
-                    *timing[1:],
-                )
-            }
-            if not args.no_stages:
-                _, _, big_m, u = runner.forward(leaves, x, y)
-                seconds["forward"] = common.time_call(
-                    lambda: runner.forward(leaves, x, y), sync, *timing
-                )
-                seconds["gram"] = common.time_call(
-                    lambda: runner.gram(leaves, x, big_m), sync, *timing
-                )
-                kmat = runner.gram(leaves, x, big_m)
-                seconds["solve"] = common.time_call(lambda: runner.solve(kmat, u), sync, *timing)
-                alpha = runner.solve(kmat, u)
-                seconds["direction"] = common.time_call(
-                    lambda: runner.direction(leaves, x, big_m, alpha), sync, *timing
-                )
-            result["seconds"] = seconds
-    except Exception as e:  # XLA reports out-of-memory as a generic runtime error
-        if "RESOURCE_EXHAUSTED" not in str(e) and "out of memory" not in str(e).lower():
-            raise
-        result["out_of_memory"] = str(e).splitlines()[0]
+
+        def stages():
+            _, _, big_m, u = runner.forward(leaves, x, y)
+            yield "forward", lambda: runner.forward(leaves, x, y)
+            yield "gram", lambda: runner.gram(leaves, x, big_m)
+            kmat = runner.gram(leaves, x, big_m)
+            yield "solve", lambda: runner.solve(kmat, u)
+            alpha = runner.solve(kmat, u)
+            yield "direction", lambda: runner.direction(leaves, x, big_m, alpha)
+
+        return (lambda: runner.step(leaves, x, y, lr)), stages
+
+    common.check_and_time(result, exp, args, bind, jax_step.sync, np.asarray, jax_step.catch)
     return common.finish(result, args.out)
 
 

@@ -119,6 +119,19 @@ class TorchStep:
         return [p - learning_rate * g for p, g in zip(leaves, d)], d, f, value
 
 
+def to_numpy(t):
+    return t.detach().cpu().numpy()
+
+
+def catch(e):
+    """The failures a torch peer records as results (common.check_and_time)."""
+    if isinstance(e, torch.cuda.OutOfMemoryError):
+        return "out_of_memory", str(e).splitlines()[0]
+    if isinstance(e, torch.linalg.LinAlgError):
+        return "error", "Cholesky failed: " + str(e).splitlines()[0]
+    return None
+
+
 def main():
     args = common.parser(__doc__).parse_args()
     exp = common.load_export(args.export)
@@ -159,49 +172,26 @@ def main():
     if reason:
         result["skipped"] = reason
         return common.finish(result, args.out)
-    try:
-        runner = TorchStep(exp, device, chunk)
+
+    def bind(e):
+        runner = TorchStep(e, device, chunk)
         leaves, lr = runner.leaves, args.learning_rate
-        _, d, f, value = runner.step(leaves, lr)
-        d_theta = common.leaves_to_theta(exp, [g.cpu().numpy() for g in d])
-        tol = common.default_tol(exp, args.tol)
-        result["agreement"] = common.compare(exp, d_theta, f.cpu().numpy(), float(value), tol)
-        del d, f
-        if result["agreement"]["pass"]:
-            # Stages: one warm-up call (compilation for JAX) is enough after the step's.
-            timing = (min(args.warmup, 1), args.repeats, args.max_seconds)
-            # The checked step above was the first warm-up call.
-            seconds = {
-                "step": common.time_call(
-                    lambda: runner.step(leaves, lr),
-                    sync,
-                    max(args.warmup - 1, 0),
-                    args.repeats,
-                    args.max_seconds,
-                )
-            }
-            if not args.no_stages:
-                _, _, big_m, u = runner.forward(leaves)
-                seconds["forward"] = common.time_call(lambda: runner.forward(leaves), sync, *timing)
-                if runner.n_blocks == 1:
-                    seconds["jacobian"] = common.time_call(
-                        lambda: runner.a_block(leaves, big_m, 0), sync, *timing
-                    )
-                seconds["gram"] = common.time_call(
-                    lambda: runner.gram(leaves, big_m), sync, *timing
-                )
-                k, a = runner.gram(leaves, big_m)
-                seconds["solve"] = common.time_call(lambda: runner.solve(k, u), sync, *timing)
-                alpha = runner.solve(k, u)
-                del k
-                seconds["direction"] = common.time_call(
-                    lambda: runner.direction(leaves, big_m, alpha, a), sync, *timing
-                )
-            result["seconds"] = seconds
-    except torch.cuda.OutOfMemoryError as e:
-        result["out_of_memory"] = str(e).splitlines()[0]
-    except torch.linalg.LinAlgError as e:
-        result["error"] = "Cholesky failed: " + str(e).splitlines()[0]
+
+        def stages():
+            _, _, big_m, u = runner.forward(leaves)
+            yield "forward", lambda: runner.forward(leaves)
+            if runner.n_blocks == 1:
+                yield "jacobian", lambda: runner.a_block(leaves, big_m, 0)
+            yield "gram", lambda: runner.gram(leaves, big_m)
+            k, a = runner.gram(leaves, big_m)
+            yield "solve", lambda: runner.solve(k, u)
+            alpha = runner.solve(k, u)
+            del k
+            yield "direction", lambda: runner.direction(leaves, big_m, alpha, a)
+
+        return (lambda: runner.step(leaves, lr)), stages
+
+    common.check_and_time(result, exp, args, bind, sync, to_numpy, catch)
     return common.finish(result, args.out)
 
 

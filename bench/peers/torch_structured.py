@@ -100,41 +100,23 @@ def main():
         if use_gpu:
             torch.cuda.synchronize()
 
-    try:
-        runner = TorchStructuredStep(exp, device)
+    def bind(e):
+        runner = TorchStructuredStep(e, device)
         leaves, lr = runner.leaves, args.learning_rate
-        _, d, f, value = runner.step(leaves, lr)
-        d_theta = common.leaves_to_theta(exp, [g.cpu().numpy() for g in d])
-        tol = common.default_tol(exp, args.tol)
-        result["agreement"] = common.compare(exp, d_theta, f.cpu().numpy(), float(value), tol)
-        del d, f
-        if result["agreement"]["pass"]:
-            timing = (min(args.warmup, 1), args.repeats, args.max_seconds)
-            seconds = {
-                "step": common.time_call(
-                    lambda: runner.step(leaves, lr),
-                    sync,
-                    max(args.warmup - 1, 0),
-                    args.repeats,
-                    args.max_seconds,
-                )
-            }
-            if not args.no_stages:
-                _, _, big_m, u, _ = runner.forward(leaves)
-                seconds["forward"] = common.time_call(lambda: runner.forward(leaves), sync, *timing)
-                seconds["gram"] = common.time_call(lambda: runner.gram(leaves), sync, *timing)
-                k = runner.gram(leaves)
-                seconds["solve"] = common.time_call(lambda: runner.solve(k, u), sync, *timing)
-                alpha = runner.solve(k, u)
-                del k
-                seconds["direction"] = common.time_call(
-                    lambda: runner.direction(leaves, big_m, alpha), sync, *timing
-                )
-            result["seconds"] = seconds
-    except torch.cuda.OutOfMemoryError as e:
-        result["out_of_memory"] = str(e).splitlines()[0]
-    except torch.linalg.LinAlgError as e:
-        result["error"] = "Cholesky failed: " + str(e).splitlines()[0]
+
+        def stages():
+            _, _, big_m, u, _ = runner.forward(leaves)
+            yield "forward", lambda: runner.forward(leaves)
+            yield "gram", lambda: runner.gram(leaves)
+            k = runner.gram(leaves)
+            yield "solve", lambda: runner.solve(k, u)
+            alpha = runner.solve(k, u)
+            del k
+            yield "direction", lambda: runner.direction(leaves, big_m, alpha)
+
+        return (lambda: runner.step(leaves, lr)), stages
+
+    common.check_and_time(result, exp, args, bind, sync, torch_step.to_numpy, torch_step.catch)
     return common.finish(result, args.out)
 
 
