@@ -7,6 +7,7 @@ Jacobian blocks, the timing loop and the result JSON. Only numpy is needed to im
 import argparse
 import dataclasses
 import json
+import math
 import os
 import platform
 import statistics
@@ -364,9 +365,73 @@ def compare(exp, d_peer, f_peer, loss_peer, tol):
     return out
 
 
+def _activation_np(name, z):
+    """The activations in float64 numpy, for kink_ties (gelu through math.erf)."""
+    if name == "identity":
+        return z
+    if name == "relu":
+        return np.maximum(z, 0.0)
+    if name == "tanh":
+        return np.tanh(z)
+    if name == "softplus":
+        return np.logaddexp(0.0, z)
+    if name == "gelu":
+        return 0.5 * z * (1.0 + np.vectorize(math.erf)(z / math.sqrt(2.0)))
+    raise ValueError(f"unknown activation {name!r}")
+
+
+def kink_ties(exp, examples=5):
+    """ReLU pre-activations z that the export's own precision cannot place on either side of the
+    kink: |z| (computed in float64 from the export's data) below a bound on the rounding error of
+    z computed in that precision, where relu'(z) -- hence that sample's row of J -- depends on the
+    summation order. Bound, per layer (u the unit roundoff, gamma_m = m u / (1 - m u)):
+    r_l = gamma_(d_{l-1}+1) (|w_l| |W_l| |a_{l-1}| + |b_l| |b_l|) + |w_l| |W_l| e_{l-1}, with e_l the
+    propagated error of a_l (every activation here is 1-Lipschitz but gelu, 1.13). A worst-case
+    bound: most units it counts round to the same side everywhere; a tie that does not is a flipped
+    relu' for one sample, which moves d by far more than any rounding tolerance (10^-2 on config b
+    in float32, docs/performance.md). Returns {"count", "per_layer", "unit_roundoff", "examples"}
+    (the ties with the smallest |z| / radius first)."""
+    unit = float(np.finfo(exp.dtype).eps) / 2
+    a = exp.arrays["inputs"].T.astype(np.float64)
+    err = np.zeros_like(a)
+    per_layer, found = [], []
+    for l, (layer, (w, b)) in enumerate(zip(exp.layers, layer_arrays(exp))):
+        w = w.astype(np.float64)
+        wm, gamma = abs(layer.weight_multiplier), (layer.n_in + 1) * unit
+        gamma /= 1 - gamma
+        z = layer.weight_multiplier * (a @ w.T)
+        size = wm * (np.abs(a) @ np.abs(w).T)
+        if b is not None:
+            z += layer.bias_multiplier * b.astype(np.float64)
+            size += abs(layer.bias_multiplier) * np.abs(b.astype(np.float64))
+        radius = gamma * size + wm * (err @ np.abs(w).T)
+        tied = np.abs(z) <= radius if layer.activation == "relu" else np.zeros(z.shape, bool)
+        per_layer.append(int(tied.sum()))
+        found += [{"layer": l, "sample": int(i), "unit": int(j), "z": float(z[i, j]),
+                   "radius": float(radius[i, j])} for i, j in zip(*np.nonzero(tied))]
+        found = sorted(found, key=lambda t: abs(t["z"]) / t["radius"])[:examples]
+        a = _activation_np(layer.activation, z)
+        err = (1.13 if layer.activation == "gelu" else 1.0) * radius + unit * np.abs(a)
+    return {"count": sum(per_layer), "per_layer": per_layer, "unit_roundoff": unit,
+            "examples": found}
+
+
+def as_float64(exp):
+    """The same export as a float64 problem: its (float32-valued) arrays widened, and ngd's float64
+    direction on that data (direction_f64) as the direction to compare with."""
+    arrays = {k: v.astype(np.float64) for k, v in exp.arrays.items()}
+    arrays["direction"] = arrays.pop("direction_f64")
+    return Export(folder=exp.folder, meta=dict(exp.meta, precision="f64", dtype="<f8"),
+                  dtype=np.dtype(np.float64), layers=exp.layers, arrays=arrays)
+
+
 def check(exp, bind, to_numpy, tol):
     """The agreement of a peer's step with ngd's (compare()). bind(exp) -> (step, stages) binds
-    the peer to an export; step() -> (new leaves, d, f, loss)."""
+    the peer to an export; step() -> (new leaves, d, f, loss). A float32 check that fails where
+    kink_ties finds ties is decided by the same peer's float64 step on the same data against
+    ngd's float64 direction (tolerance DEFAULT_TOL["f64"]): the float32 step is not determined
+    by the data at a tie, any summation order may flip it, so no float32 tolerance could judge
+    it; the peer's algorithm still can be. The float32 errors stay in the result."""
     step, stages = bind(exp)
     _, d, f, value = step()
     d_theta = leaves_to_theta(exp, [to_numpy(g) for g in d])
@@ -374,6 +439,23 @@ def check(exp, bind, to_numpy, tol):
     del d, f
     if not np.all(np.isfinite(d_theta)):
         return agree, step, stages, "non-finite direction (a failed Cholesky gives NaN in JAX)"
+    if agree["pass"] or exp.precision != "f32" or "direction_f64" not in exp.arrays:
+        return agree, step, stages, None
+    ties = kink_ties(exp)
+    agree["kink_ties"] = ties
+    if ties["count"] == 0:
+        return agree, step, stages, None
+    exp64 = as_float64(exp)
+    step64, _ = bind(exp64)
+    _, d, f, value = step64()
+    d64 = leaves_to_theta(exp64, [to_numpy(g) for g in d])
+    del d, step64
+    same_data = compare(exp64, d64, to_numpy(f), float(value), DEFAULT_TOL["f64"])
+    agree["float64_same_data"] = same_data
+    agree["pass_float32"] = False
+    agree["pass"] = same_data["pass"]
+    if same_data["pass"]:
+        agree["passed_by"] = "float64 step on the same data (float32 ties at a ReLU kink)"
     return agree, step, stages, None
 
 
@@ -505,6 +587,17 @@ def finish(result, path):
             f"rel err d {agree['rel_err_direction']:.3e} (tol {agree['tol']:.0e}), "
             f"f {agree['rel_err_outputs']:.3e}, loss {agree['rel_err_loss']:.3e} -> "
             f"{'agree' if agree['pass'] else 'DISAGREE'}"
+        )
+    if "kink_ties" in agree:
+        ties, same = agree["kink_ties"], agree.get("float64_same_data")
+        print(
+            f"  {ties['count']} ReLU pre-activations within float32 rounding of the kink"
+            + (
+                f"; float64 step on the same data: rel err d {same['rel_err_direction']:.3e} "
+                f"(tol {same['tol']:.0e}) -> {'agree' if same['pass'] else 'DISAGREE'}"
+                if same
+                else ""
+            )
         )
     for name, t in result.get("seconds", {}).items():
         print(f"  {name:>14}: median {t['median'] * 1e3:10.3f} ms over {len(t['repeats'])}")
