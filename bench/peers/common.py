@@ -431,7 +431,10 @@ def check(exp, bind, to_numpy, tol):
     kink_ties finds ties is decided by the same peer's float64 step on the same data against
     ngd's float64 direction (tolerance DEFAULT_TOL["f64"]): the float32 step is not determined
     by the data at a tie, any summation order may flip it, so no float32 tolerance could judge
-    it; the peer's algorithm still can be. The float32 errors stay in the result."""
+    it; the peer's algorithm still can be (and its float32 outputs f, which relu' does not
+    touch, must still agree within tol). The float32 errors stay in the result. What this cannot
+    see is a float32-only error in the peer's Gram, solve or VJP on such an export: the small
+    exports, which have no ties, are where the float32 code paths are checked."""
     step, stages = bind(exp)
     _, d, f, value = step()
     d_theta = leaves_to_theta(exp, [to_numpy(g) for g in d])
@@ -453,8 +456,9 @@ def check(exp, bind, to_numpy, tol):
     same_data = compare(exp64, d64, to_numpy(f), float(value), DEFAULT_TOL["f64"])
     agree["float64_same_data"] = same_data
     agree["pass_float32"] = False
-    agree["pass"] = same_data["pass"]
-    if same_data["pass"]:
+    # The float32 forward pass is still checked in float32: f does not depend on relu'.
+    agree["pass"] = same_data["pass"] and agree["rel_err_outputs"] <= tol
+    if agree["pass"]:
         agree["passed_by"] = "float64 step on the same data (float32 ties at a ReLU kink)"
     return agree, step, stages, None
 
