@@ -382,15 +382,16 @@ def _activation_np(name, z):
 
 def kink_ties(exp, examples=5):
     """ReLU pre-activations z that the export's own precision cannot place on either side of the
-    kink: |z| (computed in float64 from the export's data) below a bound on the rounding error of
-    z computed in that precision, where relu'(z) -- hence that sample's row of J -- depends on the
-    summation order. Bound, per layer (u the unit roundoff, gamma_m = m u / (1 - m u)):
-    r_l = gamma_(d_{l-1}+1) (|w_l| |W_l| |a_{l-1}| + |b_l| |b_l|) + |w_l| |W_l| e_{l-1}, with e_l the
-    propagated error of a_l (every activation here is 1-Lipschitz but gelu, 1.13). A worst-case
-    bound: most units it counts round to the same side everywhere; a tie that does not is a flipped
-    relu' for one sample, which moves d by far more than any rounding tolerance (10^-2 on config b
-    in float32, docs/performance.md). Returns {"count", "per_layer", "unit_roundoff", "examples"}
-    (the ties with the smallest |z| / radius first)."""
+    kink: |z| (computed in float64 from the export's data) below a bound on the rounding error
+    of z computed in that precision, where relu'(z) -- hence that sample's row of J -- depends
+    on the summation order. Bound, per layer (u the unit roundoff, gamma_m = m u / (1 - m u), w
+    and v the layer's weight and bias multipliers): r_l = gamma_(d_{l-1}+1) (|w| |W_l| |a_{l-1}|
+    + |v| |b_l|) + |w| |W_l| e_{l-1}, with e_l the propagated error of a_l (every activation
+    here is 1-Lipschitz but gelu, 1.13). A worst-case bound: most units it counts round to the
+    same side everywhere; a tie that does not is a flipped relu' for one sample, which moves d
+    by far more than any rounding tolerance (10^-2 on config b in float32, docs/performance.md).
+    Returns {"count", "per_layer", "unit_roundoff", "examples"} (the ties with the smallest |z|
+    / radius first)."""
     unit = float(np.finfo(exp.dtype).eps) / 2
     a = exp.arrays["inputs"].T.astype(np.float64)
     err = np.zeros_like(a)
@@ -425,16 +426,17 @@ def as_float64(exp):
                   dtype=np.dtype(np.float64), layers=exp.layers, arrays=arrays)
 
 
-def check(exp, bind, to_numpy, tol):
+def check(exp, bind, to_numpy, tol, catch):
     """The agreement of a peer's step with ngd's (compare()). bind(exp) -> (step, stages) binds
-    the peer to an export; step() -> (new leaves, d, f, loss). A float32 check that fails where
-    kink_ties finds ties is decided by the same peer's float64 step on the same data against
-    ngd's float64 direction (tolerance DEFAULT_TOL["f64"]): the float32 step is not determined
-    by the data at a tie, any summation order may flip it, so no float32 tolerance could judge
-    it; the peer's algorithm still can be (and its float32 outputs f, which relu' does not
-    touch, must still agree within tol). The float32 errors stay in the result. What this cannot
-    see is a float32-only error in the peer's Gram, solve or VJP on such an export: the small
-    exports, which have no ties, are where the float32 code paths are checked."""
+    the peer to an export; step() -> (new leaves, d, f, loss); catch as in check_and_time. A
+    float32 check that fails where kink_ties finds ties is decided by the same peer's float64
+    step on the same data against ngd's float64 direction (tolerance DEFAULT_TOL["f64"]): the
+    float32 step is not determined by the data at a tie, any summation order may flip it, so no
+    float32 tolerance could judge it; the peer's algorithm still can be (and its float32 outputs
+    f, which relu' does not touch, must still agree within tol). The float32 errors stay in the
+    result. What this cannot see is a float32-only error in the peer's Gram, solve or VJP on
+    such an export: the small exports, which have no ties, are where the float32 code paths are
+    checked."""
     step, stages = bind(exp)
     _, d, f, value = step()
     d_theta = leaves_to_theta(exp, [to_numpy(g) for g in d])
@@ -449,11 +451,18 @@ def check(exp, bind, to_numpy, tol):
     if ties["count"] == 0:
         return agree, step, stages, None
     exp64 = as_float64(exp)
-    step64, _ = bind(exp64)
-    _, d, f, value = step64()
-    d64 = leaves_to_theta(exp64, [to_numpy(g) for g in d])
-    del d, step64
-    same_data = compare(exp64, d64, to_numpy(f), float(value), DEFAULT_TOL["f64"])
+    try:  # a second runner, beside the float32 one that is timed next
+        step64, _ = bind(exp64)
+        _, d, f, value = step64()
+        d64 = leaves_to_theta(exp64, [to_numpy(g) for g in d])
+        del d, step64
+        same_data = compare(exp64, d64, to_numpy(f), float(value), DEFAULT_TOL["f64"])
+    except Exception as e:  # noqa: BLE001 -- catch() decides, as for the float32 step
+        kind = catch(e)
+        if kind is None:
+            raise
+        agree["float64_same_data"] = {kind[0]: kind[1], "pass": False}
+        return agree, step, stages, None
     agree["float64_same_data"] = same_data
     agree["pass_float32"] = False
     # The float32 forward pass is still checked in float32: f does not depend on relu'.
@@ -472,7 +481,7 @@ def check_and_time(result, exp, args, bind, sync, to_numpy, catch):
     The checked step is the first warm-up call; one warm-up (JAX's compilation) per stage."""
     try:
         tol = default_tol(exp, args.tol)
-        agree, step, stages, error = check(exp, bind, to_numpy, tol)
+        agree, step, stages, error = check(exp, bind, to_numpy, tol, catch)
         result["agreement"] = agree
         if agree["pass"]:
             warm = max(args.warmup - 1, 0)
@@ -593,16 +602,17 @@ def finish(result, path):
             f"{'agree' if agree['pass'] else 'DISAGREE'}"
         )
     if "kink_ties" in agree:
-        ties, same = agree["kink_ties"], agree.get("float64_same_data")
-        print(
-            f"  {ties['count']} ReLU pre-activations within float32 rounding of the kink"
-            + (
+        count = agree["kink_ties"]["count"]
+        line = f"  {count} ReLU pre-activations within float32 rounding of the kink"
+        same = agree.get("float64_same_data")
+        if same and "rel_err_direction" in same:
+            line += (
                 f"; float64 step on the same data: rel err d {same['rel_err_direction']:.3e} "
                 f"(tol {same['tol']:.0e}) -> {'agree' if same['pass'] else 'DISAGREE'}"
-                if same
-                else ""
             )
-        )
+        elif same:
+            line += f"; float64 step on the same data failed: {same}"
+        print(line)
     for name, t in result.get("seconds", {}).items():
         print(f"  {name:>14}: median {t['median'] * 1e3:10.3f} ms over {len(t['repeats'])}")
     if "skipped" in result:
