@@ -160,7 +160,7 @@ def step_table(found, keys):
             if r and r.get("agreement"):
                 err = r["agreement"]["rel_err_direction"]
                 worst = err if worst is None else max(worst, err)
-                # A float32 check decided in float64 at a ReLU-kink tie (bench/peers/common.py).
+                # A float32 check decided in float64 at a ReLU-kink tie (bench/peers/agreement.py).
                 tie = tie or "passed_by" in r["agreement"]
             ratio = f"{t / t_ngd:.1f}" if t is not None and t_ngd else "—"
             line += f" {ms(t) if t is not None else why} | {ratio} |"

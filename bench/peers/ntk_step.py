@@ -12,7 +12,10 @@ import types
 
 import numpy as np
 
-import common
+import agreement
+import export
+import harness
+import model
 import jax_step
 
 
@@ -49,9 +52,9 @@ class NtkStep:
         dtype = jnp.float64 if exp.precision == "f64" else jnp.float32
         ops = jax_step.Ops(jax, dtype)
         put = lambda a: None if a is None else jnp.asarray(a)
-        self.leaves = [put(a) for a in common.trainable_leaves(exp)]
-        frozen = [None if c is None else (put(c[0]), put(c[1])) for c in common.frozen_arrays(exp)]
-        x, y, sel = common.batch_arrays(exp)
+        self.leaves = [put(a) for a in export.trainable_leaves(exp)]
+        frozen = [None if c is None else (put(c[0]), put(c[1])) for c in export.frozen_arrays(exp)]
+        x, y, sel = export.batch_arrays(exp)
         d = x.shape[1]
         # neural-tangents passes one input array: the one-hot output row rides along with x.
         self.x = put(x if sel is None else np.concatenate([x, sel], axis=1))
@@ -60,7 +63,7 @@ class NtkStep:
 
         def f_sample(leaves, xs):
             s = None if sel is None else xs[d:]
-            return common.forward_sample(exp, ops, leaves, frozen, xs[:d], s)
+            return model.forward_sample(exp, ops, leaves, frozen, xs[:d], s)
 
         f_batch = jax.vmap(f_sample, in_axes=(None, 0))
 
@@ -76,7 +79,7 @@ class NtkStep:
 
         def forward(leaves, x, y):
             f = f_batch(leaves, x)
-            value, big_m, u = common.loss_factors(exp, ops, f, y)
+            value, big_m, u = model.loss_factors(exp, ops, f, y)
             return f, value, big_m, u
 
         def gram(leaves, x, big_m):
@@ -91,7 +94,7 @@ class NtkStep:
 
         def direction(leaves, x, big_m, alpha):
             _, pullback = jax.vjp(lambda p: f_batch(p, x), leaves)
-            return pullback(common.apply_m(ops, big_m, alpha))[0]
+            return pullback(model.apply_m(ops, big_m, alpha))[0]
 
         def step(leaves, x, y, learning_rate):
             f, value, big_m, u = forward(leaves, x, y)
@@ -104,17 +107,17 @@ class NtkStep:
 
 
 def main():
-    args = common.parser(__doc__).parse_args()
-    exp = common.load_export(args.export)
+    args = harness.parser(__doc__).parse_args()
+    exp = export.load_export(args.export)
     jax = jax_step.configure(args.device)
     dev = jax.devices()[0]
-    result = common.base_result(
+    result = harness.base_result(
         exp, "ntk", {"jax": jax.__version__}, f"{dev.device_kind} ({dev.platform})"
     )
     nt, why = import_neural_tangents()
     if nt is None:
         result["skipped"] = why
-        common.finish(result, args.out)
+        harness.finish(result, args.out)
         return 0
     result["versions"]["neural_tangents"] = getattr(nt, "__version__", "unknown")
 
@@ -133,8 +136,8 @@ def main():
 
         return (lambda: runner.step(leaves, x, y, lr)), stages
 
-    common.check_and_time(result, exp, args, bind, jax_step.sync, np.asarray, jax_step.catch)
-    return common.finish(result, args.out)
+    agreement.check_and_time(result, exp, args, bind, jax_step.sync, np.asarray, jax_step.catch)
+    return harness.finish(result, args.out)
 
 
 if __name__ == "__main__":
