@@ -153,16 +153,19 @@ def step_table(found, keys):
         t_ngd = median(e["ngd_seconds"]["repeats"]) if e else None
         big_n, p = (e["N"], e["p"]) if e else ("—", "—")
         line = f"| {key[0]} n={key[1]} | {key[2]} | {big_n} | {p} | {ms(t_ngd)} |"
-        worst = None
+        worst, tie = None, False
         for peer in PEERS:
             r = peers.get((peer,) + key)
             t, why = peer_status(r)
             if r and r.get("agreement"):
                 err = r["agreement"]["rel_err_direction"]
                 worst = err if worst is None else max(worst, err)
+                # A float32 check decided in float64 at a ReLU-kink tie (bench/peers/agreement.py).
+                tie = tie or "passed_by" in r["agreement"]
             ratio = f"{t / t_ngd:.1f}" if t is not None and t_ngd else "—"
             line += f" {ms(t) if t is not None else why} | {ratio} |"
-        rows.append(line + (f" {worst:.1e} |" if worst is not None else " — |"))
+        note = " (float32 ReLU-kink tie, checked in float64)" if tie else ""
+        rows.append(line + (f" {worst:.1e}{note} |" if worst is not None else " — |"))
     return "\n".join(rows)
 
 

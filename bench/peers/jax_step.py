@@ -12,7 +12,10 @@ import sys
 
 import numpy as np
 
-import common
+import agreement
+import export
+import harness
+import model
 
 
 def configure(device):
@@ -28,7 +31,7 @@ def configure(device):
 
 
 class Ops:
-    """The adapter common.py's model and loss code is written against."""
+    """The adapter that the model and loss code of model.py is written against."""
 
     def __init__(self, jax, dtype):
         import jax.numpy as jnp
@@ -61,19 +64,19 @@ class JaxStep:
         self.exp, self.chunk, self.n_blocks = exp, chunk, exp.n // chunk
         dtype = jnp.float64 if exp.precision == "f64" else jnp.float32
         ops = Ops(jax, dtype)
-        self.leaves = [jnp.asarray(a) for a in common.trainable_leaves(exp)]
+        self.leaves = [jnp.asarray(a) for a in export.trainable_leaves(exp)]
         put = lambda a: None if a is None else jnp.asarray(a)
         self.frozen = [
-            None if c is None else (put(c[0]), put(c[1])) for c in common.frozen_arrays(exp)
+            None if c is None else (put(c[0]), put(c[1])) for c in export.frozen_arrays(exp)
         ]
-        x, y, sel = (put(a) for a in common.batch_arrays(exp))
+        x, y, sel = (put(a) for a in export.batch_arrays(exp))
         self.data = (x, y, sel)
         sel_axis = None if sel is None else 0
         k, big_n, c, n_blocks = exp.k, exp.N, chunk, self.n_blocks
         rows, shift = chunk * exp.k, exp.n * exp.damping
 
         def f_sample(leaves, frozen, x, sel):
-            return common.forward_sample(exp, ops, leaves, frozen, x, sel)
+            return model.forward_sample(exp, ops, leaves, frozen, x, sel)
 
         f_batch = jax.vmap(f_sample, in_axes=(None, None, 0, sel_axis))
         jac = jax.vmap(jax.jacrev(f_sample), in_axes=(None, None, 0, sel_axis))
@@ -81,7 +84,7 @@ class JaxStep:
         def forward(leaves, frozen, data):
             x, y, sel = data
             f = f_batch(leaves, frozen, x, sel)
-            value, big_m, u = common.loss_factors(exp, ops, f, y)
+            value, big_m, u = model.loss_factors(exp, ops, f, y)
             return f, value, big_m, u
 
         def a_block(leaves, frozen, data, big_m, s):
@@ -89,7 +92,7 @@ class JaxStep:
             take = lambda a: None if a is None else lax.dynamic_slice_in_dim(a, s * c, c, 0)
             jacs = jac(leaves, frozen, take(x), take(sel))
             m = take(big_m)
-            return [common.apply_mt(ops, m, j.reshape(c, k, -1)).reshape(rows, -1) for j in jacs]
+            return [model.apply_mt(ops, m, j.reshape(c, k, -1)).reshape(rows, -1) for j in jacs]
 
         def gram(leaves, frozen, data, big_m):
             """K = A A^T + n lambda I (both triangles), and A itself when it is a single block."""
@@ -124,7 +127,7 @@ class JaxStep:
                 return [(b.T @ flat).reshape(leaf.shape) for b, leaf in zip(a, leaves)]
             x, _, sel = data
             _, pullback = jax.vjp(lambda p: f_batch(p, frozen, x, sel), leaves)
-            return pullback(common.apply_m(ops, big_m, alpha))[0]
+            return pullback(model.apply_m(ops, big_m, alpha))[0]
 
         def step(leaves, frozen, data, learning_rate):
             f, value, big_m, u = forward(leaves, frozen, data)
@@ -141,85 +144,71 @@ class JaxStep:
         self.step = jax.jit(step)
 
 
+def sync(x):
+    """Waits for x (a JAX result) to be computed; None: nothing to wait for."""
+    if x is not None:
+        import jax
+
+        jax.block_until_ready(x)
+
+
+def catch(e):
+    """The failures a JAX peer records as results (agreement.check_and_time): XLA reports running
+    out of memory as a generic runtime error."""
+    if "RESOURCE_EXHAUSTED" in str(e) or "out of memory" in str(e).lower():
+        return "out_of_memory", str(e).splitlines()[0]
+    return None
+
+
 def main():
-    args = common.parser(__doc__).parse_args()
+    args = harness.parser(__doc__).parse_args()
     jax = configure(args.device)
-    exp = common.load_export(args.export)
+    exp = export.load_export(args.export)
     dev = jax.devices()[0]
     if args.device == "gpu" and dev.platform != "gpu":
         print(f"jax_step: --device gpu but jax runs on {dev.platform}", file=sys.stderr)
         return 2
     on_gpu = dev.platform == "gpu"
     if args.memory_budget_gb is not None:
-        budget = common.gib(args.memory_budget_gb)
+        budget = harness.gib(args.memory_budget_gb)
     elif on_gpu:
         stats = dev.memory_stats() or {}
         free = stats.get("bytes_limit", 0) - stats.get("bytes_in_use", 0)
         budget = max(0.5 * free - 2 * exp.N**2 * exp.dtype.itemsize, 0)
     else:
-        budget = common.gib(2)
-    chunk = common.choose_chunk(exp, budget, args.chunk)
+        budget = harness.gib(2)
+    chunk = model.choose_chunk(exp, budget, args.chunk)
     import jaxlib
 
     versions = {"jax": jax.__version__, "jaxlib": jaxlib.__version__, "numpy": np.__version__}
-    result = common.base_result(exp, "jax", versions, f"{dev.device_kind} ({dev.platform})")
-    result["cost"] = common.cost(exp, chunk)
+    result = harness.base_result(exp, "jax", versions, f"{dev.device_kind} ({dev.platform})")
+    result["cost"] = model.cost(exp, chunk)
 
-    def sync(x):
-        if x is not None:
-            jax.block_until_ready(x)
-
-    reason = common.too_costly(exp, chunk, args.max_gram_flops)
+    reason = model.too_costly(exp, chunk, args.max_gram_flops)
     if reason:
         result["skipped"] = reason
-        return common.finish(result, args.out)
-    try:
-        runner = JaxStep(jax, exp, chunk)
+        return harness.finish(result, args.out)
+
+    def bind(e):
+        runner = JaxStep(jax, e, chunk)
         leaves, frozen, data, lr = runner.leaves, runner.frozen, runner.data, args.learning_rate
-        _, d, f, value = runner.step(leaves, frozen, data, lr)
-        d_theta = common.leaves_to_theta(exp, [np.asarray(g) for g in d])
-        tol = common.default_tol(exp, args.tol)
-        result["agreement"] = common.compare(exp, d_theta, np.asarray(f), float(value), tol)
-        del d, f
-        if result["agreement"]["pass"]:
-            # Stages: one warm-up call (compilation for JAX) is enough after the step's.
-            timing = (min(args.warmup, 1), args.repeats, args.max_seconds)
-            # The checked step above compiled the step and was the first warm-up call.
-            seconds = {
-                "step": common.time_call(
-                    lambda: runner.step(leaves, frozen, data, lr),
-                    sync,
-                    max(args.warmup - 1, 0),
-                    *timing[1:],
-                )
-            }
-            if not args.no_stages:
-                _, _, big_m, u = runner.forward(leaves, frozen, data)
-                seconds["forward"] = common.time_call(
-                    lambda: runner.forward(leaves, frozen, data), sync, *timing
-                )
-                if runner.n_blocks == 1:
-                    seconds["jacobian"] = common.time_call(
-                        lambda: runner.a_block(leaves, frozen, data, big_m, 0), sync, *timing
-                    )
-                seconds["gram"] = common.time_call(
-                    lambda: runner.gram(leaves, frozen, data, big_m), sync, *timing
-                )
-                kmat, a = runner.gram(leaves, frozen, data, big_m)
-                seconds["solve"] = common.time_call(lambda: runner.solve(kmat, u), sync, *timing)
-                alpha = runner.solve(kmat, u)
-                del kmat
-                seconds["direction"] = common.time_call(
-                    lambda: runner.direction(leaves, frozen, data, big_m, alpha, a), sync, *timing
-                )
-            result["seconds"] = seconds
-        if not np.all(np.isfinite(d_theta)):
-            result["error"] = "non-finite direction (a failed Cholesky gives NaN in JAX)"
-    except Exception as e:  # XLA reports out-of-memory as a generic runtime error
-        if "RESOURCE_EXHAUSTED" not in str(e) and "out of memory" not in str(e).lower():
-            raise
-        result["out_of_memory"] = str(e).splitlines()[0]
-    return common.finish(result, args.out)
+
+        def stages():
+            _, _, big_m, u = runner.forward(leaves, frozen, data)
+            yield "forward", lambda: runner.forward(leaves, frozen, data)
+            if runner.n_blocks == 1:
+                yield "jacobian", lambda: runner.a_block(leaves, frozen, data, big_m, 0)
+            yield "gram", lambda: runner.gram(leaves, frozen, data, big_m)
+            kmat, a = runner.gram(leaves, frozen, data, big_m)
+            yield "solve", lambda: runner.solve(kmat, u)
+            alpha = runner.solve(kmat, u)
+            del kmat
+            yield "direction", lambda: runner.direction(leaves, frozen, data, big_m, alpha, a)
+
+        return (lambda: runner.step(leaves, frozen, data, lr)), stages
+
+    agreement.check_and_time(result, exp, args, bind, sync, np.asarray, catch)
+    return harness.finish(result, args.out)
 
 
 if __name__ == "__main__":

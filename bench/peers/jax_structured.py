@@ -10,7 +10,10 @@ import sys
 
 import numpy as np
 
-import common
+import agreement
+import export
+import harness
+import model
 import jax_step
 
 
@@ -23,7 +26,7 @@ class Ops(jax_step.Ops):
 
     def act_prime(self, name, z):
         ones = self.jnp.ones_like(z)
-        return self.jax.jvp(lambda t: common.activation(self, name, t), (z,), (ones,))[1]
+        return self.jax.jvp(lambda t: model.activation(self, name, t), (z,), (ones,))[1]
 
     def ones(self, shape):
         return self.jnp.ones(shape, dtype=self.dtype)
@@ -36,23 +39,23 @@ class JaxStructuredStep:
 
         dtype = jnp.float64 if exp.precision == "f64" else jnp.float32
         ops = Ops(jax, dtype)
-        self.leaves = [jnp.asarray(a) for a in common.trainable_leaves(exp)]
+        self.leaves = [jnp.asarray(a) for a in export.trainable_leaves(exp)]
         put = lambda a: None if a is None else jnp.asarray(a)
         self.frozen = [
-            None if c is None else (put(c[0]), put(c[1])) for c in common.frozen_arrays(exp)
+            None if c is None else (put(c[0]), put(c[1])) for c in export.frozen_arrays(exp)
         ]
-        self.data = tuple(put(a) for a in common.batch_arrays(exp))
+        self.data = tuple(put(a) for a in export.batch_arrays(exp))
         big_n, shift = exp.N, exp.n * exp.damping
 
         def forward(leaves, frozen, data):
             x, y, sel = data
-            f, kept = common.forward_batch(exp, ops, leaves, frozen, x, sel)
-            value, big_m, u = common.loss_factors(exp, ops, f, y)
+            f, kept = model.forward_batch(exp, ops, leaves, frozen, x, sel)
+            value, big_m, u = model.loss_factors(exp, ops, f, y)
             return f, value, big_m, u, kept
 
         def gram(leaves, frozen, data):
             _, _, big_m, _, kept = forward(leaves, frozen, data)
-            g = common.structured_gram(exp, ops, kept, data[2], big_m)
+            g = model.structured_gram(exp, ops, kept, data[2], big_m)
             return g + shift * jnp.eye(big_n, dtype=dtype)
 
         def solve(kmat, u):
@@ -60,13 +63,13 @@ class JaxStructuredStep:
 
         def direction(leaves, frozen, data, big_m, alpha):
             x, _, sel = data
-            fb = lambda p: common.forward_batch(exp, ops, p, frozen, x, sel)[0]
+            fb = lambda p: model.forward_batch(exp, ops, p, frozen, x, sel)[0]
             _, pullback = jax.vjp(fb, leaves)
-            return pullback(common.apply_m(ops, big_m, alpha))[0]
+            return pullback(model.apply_m(ops, big_m, alpha))[0]
 
         def step(leaves, frozen, data, learning_rate):
             f, value, big_m, u, kept = forward(leaves, frozen, data)
-            kmat = common.structured_gram(exp, ops, kept, data[2], big_m)
+            kmat = model.structured_gram(exp, ops, kept, data[2], big_m)
             alpha = solve(kmat + shift * jnp.eye(big_n, dtype=dtype), u)
             d = direction(leaves, frozen, data, big_m, alpha)
             return [p - learning_rate * g for p, g in zip(leaves, d)], d, f, value
@@ -79,9 +82,9 @@ class JaxStructuredStep:
 
 
 def main():
-    args = common.parser(__doc__).parse_args()
+    args = harness.parser(__doc__).parse_args()
     jax = jax_step.configure(args.device)
-    exp = common.load_export(args.export)
+    exp = export.load_export(args.export)
     dev = jax.devices()[0]
     if args.device == "gpu" and dev.platform != "gpu":
         print(f"jax_structured: --device gpu but jax runs on {dev.platform}", file=sys.stderr)
@@ -89,56 +92,29 @@ def main():
     import jaxlib
 
     versions = {"jax": jax.__version__, "jaxlib": jaxlib.__version__, "numpy": np.__version__}
-    result = common.base_result(
+    result = harness.base_result(
         exp, "jax_structured", versions, f"{dev.device_kind} ({dev.platform})"
     )
-    result["cost"] = common.structured_cost(exp)
+    result["cost"] = model.structured_cost(exp)
 
-    def sync(x):
-        if x is not None:
-            jax.block_until_ready(x)
-
-    try:
-        runner = JaxStructuredStep(jax, exp)
+    def bind(e):
+        runner = JaxStructuredStep(jax, e)
         leaves, frozen, data, lr = runner.leaves, runner.frozen, runner.data, args.learning_rate
-        _, d, f, value = runner.step(leaves, frozen, data, lr)
-        d_theta = common.leaves_to_theta(exp, [np.asarray(g) for g in d])
-        tol = common.default_tol(exp, args.tol)
-        result["agreement"] = common.compare(exp, d_theta, np.asarray(f), float(value), tol)
-        del d, f
-        if result["agreement"]["pass"]:
-            timing = (min(args.warmup, 1), args.repeats, args.max_seconds)
-            seconds = {
-                "step": common.time_call(
-                    lambda: runner.step(leaves, frozen, data, lr),
-                    sync,
-                    max(args.warmup - 1, 0),
-                    *timing[1:],
-                )
-            }
-            if not args.no_stages:
-                _, _, big_m, u = runner.forward(leaves, frozen, data)
-                seconds["forward"] = common.time_call(
-                    lambda: runner.forward(leaves, frozen, data), sync, *timing
-                )
-                seconds["gram"] = common.time_call(
-                    lambda: runner.gram(leaves, frozen, data), sync, *timing
-                )
-                kmat = runner.gram(leaves, frozen, data)
-                seconds["solve"] = common.time_call(lambda: runner.solve(kmat, u), sync, *timing)
-                alpha = runner.solve(kmat, u)
-                del kmat
-                seconds["direction"] = common.time_call(
-                    lambda: runner.direction(leaves, frozen, data, big_m, alpha), sync, *timing
-                )
-            result["seconds"] = seconds
-        if not np.all(np.isfinite(d_theta)):
-            result["error"] = "non-finite direction (a failed Cholesky gives NaN in JAX)"
-    except Exception as e:  # XLA reports out-of-memory as a generic runtime error
-        if "RESOURCE_EXHAUSTED" not in str(e) and "out of memory" not in str(e).lower():
-            raise
-        result["out_of_memory"] = str(e).splitlines()[0]
-    return common.finish(result, args.out)
+
+        def stages():
+            _, _, big_m, u = runner.forward(leaves, frozen, data)
+            yield "forward", lambda: runner.forward(leaves, frozen, data)
+            yield "gram", lambda: runner.gram(leaves, frozen, data)
+            kmat = runner.gram(leaves, frozen, data)
+            yield "solve", lambda: runner.solve(kmat, u)
+            alpha = runner.solve(kmat, u)
+            del kmat
+            yield "direction", lambda: runner.direction(leaves, frozen, data, big_m, alpha)
+
+        return (lambda: runner.step(leaves, frozen, data, lr)), stages
+
+    agreement.check_and_time(result, exp, args, bind, jax_step.sync, np.asarray, jax_step.catch)
+    return harness.finish(result, args.out)
 
 
 if __name__ == "__main__":

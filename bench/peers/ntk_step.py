@@ -12,7 +12,10 @@ import types
 
 import numpy as np
 
-import common
+import agreement
+import export
+import harness
+import model
 import jax_step
 
 
@@ -49,9 +52,9 @@ class NtkStep:
         dtype = jnp.float64 if exp.precision == "f64" else jnp.float32
         ops = jax_step.Ops(jax, dtype)
         put = lambda a: None if a is None else jnp.asarray(a)
-        self.leaves = [put(a) for a in common.trainable_leaves(exp)]
-        frozen = [None if c is None else (put(c[0]), put(c[1])) for c in common.frozen_arrays(exp)]
-        x, y, sel = common.batch_arrays(exp)
+        self.leaves = [put(a) for a in export.trainable_leaves(exp)]
+        frozen = [None if c is None else (put(c[0]), put(c[1])) for c in export.frozen_arrays(exp)]
+        x, y, sel = export.batch_arrays(exp)
         d = x.shape[1]
         # neural-tangents passes one input array: the one-hot output row rides along with x.
         self.x = put(x if sel is None else np.concatenate([x, sel], axis=1))
@@ -60,7 +63,7 @@ class NtkStep:
 
         def f_sample(leaves, xs):
             s = None if sel is None else xs[d:]
-            return common.forward_sample(exp, ops, leaves, frozen, xs[:d], s)
+            return model.forward_sample(exp, ops, leaves, frozen, xs[:d], s)
 
         f_batch = jax.vmap(f_sample, in_axes=(None, 0))
 
@@ -76,7 +79,7 @@ class NtkStep:
 
         def forward(leaves, x, y):
             f = f_batch(leaves, x)
-            value, big_m, u = common.loss_factors(exp, ops, f, y)
+            value, big_m, u = model.loss_factors(exp, ops, f, y)
             return f, value, big_m, u
 
         def gram(leaves, x, big_m):
@@ -91,7 +94,7 @@ class NtkStep:
 
         def direction(leaves, x, big_m, alpha):
             _, pullback = jax.vjp(lambda p: f_batch(p, x), leaves)
-            return pullback(common.apply_m(ops, big_m, alpha))[0]
+            return pullback(model.apply_m(ops, big_m, alpha))[0]
 
         def step(leaves, x, y, learning_rate):
             f, value, big_m, u = forward(leaves, x, y)
@@ -104,63 +107,37 @@ class NtkStep:
 
 
 def main():
-    args = common.parser(__doc__).parse_args()
-    exp = common.load_export(args.export)
+    args = harness.parser(__doc__).parse_args()
+    exp = export.load_export(args.export)
     jax = jax_step.configure(args.device)
     dev = jax.devices()[0]
-    result = common.base_result(
+    result = harness.base_result(
         exp, "ntk", {"jax": jax.__version__}, f"{dev.device_kind} ({dev.platform})"
     )
     nt, why = import_neural_tangents()
     if nt is None:
         result["skipped"] = why
-        common.finish(result, args.out)
+        harness.finish(result, args.out)
         return 0
     result["versions"]["neural_tangents"] = getattr(nt, "__version__", "unknown")
 
-    def sync(x):
-        if x is not None:
-            jax.block_until_ready(x)
-
-    try:
-        runner = NtkStep(jax, nt, exp)
+    def bind(e):
+        runner = NtkStep(jax, nt, e)
         leaves, x, y, lr = runner.leaves, runner.x, runner.y, args.learning_rate
-        _, d, f, value = runner.step(leaves, x, y, lr)
-        d_theta = common.leaves_to_theta(exp, [np.asarray(g) for g in d])
-        tol = common.default_tol(exp, args.tol)
-        result["agreement"] = common.compare(exp, d_theta, np.asarray(f), float(value), tol)
-        if result["agreement"]["pass"]:
-            # Stages: one warm-up call (compilation for JAX) is enough after the step's.
-            timing = (min(args.warmup, 1), args.repeats, args.max_seconds)
-            # The checked step above compiled the step and was the first warm-up call.
-            seconds = {
-                "step": common.time_call(
-                    lambda: runner.step(leaves, x, y, lr),
-                    sync,
-                    max(args.warmup - 1, 0),
-                    *timing[1:],
-                )
-            }
-            if not args.no_stages:
-                _, _, big_m, u = runner.forward(leaves, x, y)
-                seconds["forward"] = common.time_call(
-                    lambda: runner.forward(leaves, x, y), sync, *timing
-                )
-                seconds["gram"] = common.time_call(
-                    lambda: runner.gram(leaves, x, big_m), sync, *timing
-                )
-                kmat = runner.gram(leaves, x, big_m)
-                seconds["solve"] = common.time_call(lambda: runner.solve(kmat, u), sync, *timing)
-                alpha = runner.solve(kmat, u)
-                seconds["direction"] = common.time_call(
-                    lambda: runner.direction(leaves, x, big_m, alpha), sync, *timing
-                )
-            result["seconds"] = seconds
-    except Exception as e:  # XLA reports out-of-memory as a generic runtime error
-        if "RESOURCE_EXHAUSTED" not in str(e) and "out of memory" not in str(e).lower():
-            raise
-        result["out_of_memory"] = str(e).splitlines()[0]
-    return common.finish(result, args.out)
+
+        def stages():
+            _, _, big_m, u = runner.forward(leaves, x, y)
+            yield "forward", lambda: runner.forward(leaves, x, y)
+            yield "gram", lambda: runner.gram(leaves, x, big_m)
+            kmat = runner.gram(leaves, x, big_m)
+            yield "solve", lambda: runner.solve(kmat, u)
+            alpha = runner.solve(kmat, u)
+            yield "direction", lambda: runner.direction(leaves, x, big_m, alpha)
+
+        return (lambda: runner.step(leaves, x, y, lr)), stages
+
+    agreement.check_and_time(result, exp, args, bind, jax_step.sync, np.asarray, jax_step.catch)
+    return harness.finish(result, args.out)
 
 
 if __name__ == "__main__":

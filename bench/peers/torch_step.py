@@ -13,11 +13,14 @@ import torch
 import torch.nn.functional as F
 from torch.func import jacrev, vjp, vmap
 
-import common
+import agreement
+import export
+import harness
+import model
 
 
 class Ops:
-    """The adapter common.py's model and loss code is written against."""
+    """The adapter that the model and loss code of model.py is written against."""
 
     relu = staticmethod(torch.relu)
     tanh = staticmethod(torch.tanh)
@@ -52,23 +55,23 @@ class TorchStep:
         def put(a):
             return None if a is None else torch.as_tensor(a, device=device)
 
-        self.leaves = [put(a) for a in common.trainable_leaves(exp)]
+        self.leaves = [put(a) for a in export.trainable_leaves(exp)]
         self.frozen = [
-            None if c is None else (put(c[0]), put(c[1])) for c in common.frozen_arrays(exp)
+            None if c is None else (put(c[0]), put(c[1])) for c in export.frozen_arrays(exp)
         ]
-        x, y, sel = common.batch_arrays(exp)
+        x, y, sel = export.batch_arrays(exp)
         self.x, self.y, self.sel = put(x), put(y), put(sel)
         sel_dim = None if sel is None else 0
 
         def f_sample(leaves, x, sel):
-            return common.forward_sample(exp, self.ops, leaves, self.frozen, x, sel)
+            return model.forward_sample(exp, self.ops, leaves, self.frozen, x, sel)
 
         self.f_batch = vmap(f_sample, in_dims=(None, 0, sel_dim))
         self.jac = vmap(jacrev(f_sample), in_dims=(None, 0, sel_dim))
 
     def forward(self, leaves):
         f = self.f_batch(leaves, self.x, self.sel)
-        value, big_m, u = common.loss_factors(self.exp, self.ops, f, self.y)
+        value, big_m, u = model.loss_factors(self.exp, self.ops, f, self.y)
         return f, value, big_m, u
 
     def a_block(self, leaves, big_m, s):
@@ -77,7 +80,7 @@ class TorchStep:
         rows = slice(s * c, (s + 1) * c)
         jacs = self.jac(leaves, self.x[rows], None if self.sel is None else self.sel[rows])
         m = None if big_m is None else big_m[rows]
-        return [common.apply_mt(self.ops, m, j.reshape(c, k, -1)).reshape(c * k, -1) for j in jacs]
+        return [model.apply_mt(self.ops, m, j.reshape(c, k, -1)).reshape(c * k, -1) for j in jacs]
 
     def gram(self, leaves, big_m):
         """K = A A^T + n lambda I (both triangles), and A itself when it is a single block."""
@@ -108,7 +111,7 @@ class TorchStep:
             flat = alpha.reshape(-1)
             return [(b.T @ flat).reshape(leaf.shape) for b, leaf in zip(a, leaves)]
         _, pullback = vjp(lambda p: self.f_batch(p, self.x, self.sel), leaves)
-        return list(pullback(common.apply_m(self.ops, big_m, alpha))[0])
+        return list(pullback(model.apply_m(self.ops, big_m, alpha))[0])
 
     def step(self, leaves, learning_rate):
         f, value, big_m, u = self.forward(leaves)
@@ -119,9 +122,22 @@ class TorchStep:
         return [p - learning_rate * g for p, g in zip(leaves, d)], d, f, value
 
 
+def to_numpy(t):
+    return t.detach().cpu().numpy()
+
+
+def catch(e):
+    """The failures a torch peer records as results (agreement.check_and_time)."""
+    if isinstance(e, torch.cuda.OutOfMemoryError):
+        return "out_of_memory", str(e).splitlines()[0]
+    if isinstance(e, torch.linalg.LinAlgError):
+        return "error", "Cholesky failed: " + str(e).splitlines()[0]
+    return None
+
+
 def main():
-    args = common.parser(__doc__).parse_args()
-    exp = common.load_export(args.export)
+    args = harness.parser(__doc__).parse_args()
+    exp = export.load_export(args.export)
     use_gpu = args.device == "gpu" or (args.device == "auto" and torch.cuda.is_available())
     if use_gpu and not torch.cuda.is_available():
         print("torch_step: --device gpu but torch sees no CUDA device", file=sys.stderr)
@@ -134,75 +150,52 @@ def main():
 
     itemsize = exp.dtype.itemsize
     if args.memory_budget_gb is not None:
-        budget = common.gib(args.memory_budget_gb)
+        budget = harness.gib(args.memory_budget_gb)
     elif use_gpu:
         free, _ = torch.cuda.mem_get_info()
         budget = max(0.5 * free - 2 * exp.N**2 * itemsize, 0)
     else:
-        budget = common.gib(2)
-    chunk = common.choose_chunk(exp, budget, args.chunk)
+        budget = harness.gib(2)
+    chunk = model.choose_chunk(exp, budget, args.chunk)
     name = (
         torch.cuda.get_device_name(device)
         if use_gpu
         else f"CPU ({torch.get_num_threads()} threads)"
     )
-    result = common.base_result(
+    result = harness.base_result(
         exp, "torch", {"torch": torch.__version__, "numpy": np.__version__}, name
     )
-    result["cost"] = common.cost(exp, chunk)
+    result["cost"] = model.cost(exp, chunk)
 
     def sync(_):
         if use_gpu:
             torch.cuda.synchronize()
 
-    reason = common.too_costly(exp, chunk, args.max_gram_flops)
+    reason = model.too_costly(exp, chunk, args.max_gram_flops)
     if reason:
         result["skipped"] = reason
-        return common.finish(result, args.out)
-    try:
-        runner = TorchStep(exp, device, chunk)
+        return harness.finish(result, args.out)
+
+    def bind(e):
+        runner = TorchStep(e, device, chunk)
         leaves, lr = runner.leaves, args.learning_rate
-        _, d, f, value = runner.step(leaves, lr)
-        d_theta = common.leaves_to_theta(exp, [g.cpu().numpy() for g in d])
-        tol = common.default_tol(exp, args.tol)
-        result["agreement"] = common.compare(exp, d_theta, f.cpu().numpy(), float(value), tol)
-        del d, f
-        if result["agreement"]["pass"]:
-            # Stages: one warm-up call (compilation for JAX) is enough after the step's.
-            timing = (min(args.warmup, 1), args.repeats, args.max_seconds)
-            # The checked step above was the first warm-up call.
-            seconds = {
-                "step": common.time_call(
-                    lambda: runner.step(leaves, lr),
-                    sync,
-                    max(args.warmup - 1, 0),
-                    args.repeats,
-                    args.max_seconds,
-                )
-            }
-            if not args.no_stages:
-                _, _, big_m, u = runner.forward(leaves)
-                seconds["forward"] = common.time_call(lambda: runner.forward(leaves), sync, *timing)
-                if runner.n_blocks == 1:
-                    seconds["jacobian"] = common.time_call(
-                        lambda: runner.a_block(leaves, big_m, 0), sync, *timing
-                    )
-                seconds["gram"] = common.time_call(
-                    lambda: runner.gram(leaves, big_m), sync, *timing
-                )
-                k, a = runner.gram(leaves, big_m)
-                seconds["solve"] = common.time_call(lambda: runner.solve(k, u), sync, *timing)
-                alpha = runner.solve(k, u)
-                del k
-                seconds["direction"] = common.time_call(
-                    lambda: runner.direction(leaves, big_m, alpha, a), sync, *timing
-                )
-            result["seconds"] = seconds
-    except torch.cuda.OutOfMemoryError as e:
-        result["out_of_memory"] = str(e).splitlines()[0]
-    except torch.linalg.LinAlgError as e:
-        result["error"] = "Cholesky failed: " + str(e).splitlines()[0]
-    return common.finish(result, args.out)
+
+        def stages():
+            _, _, big_m, u = runner.forward(leaves)
+            yield "forward", lambda: runner.forward(leaves)
+            if runner.n_blocks == 1:
+                yield "jacobian", lambda: runner.a_block(leaves, big_m, 0)
+            yield "gram", lambda: runner.gram(leaves, big_m)
+            k, a = runner.gram(leaves, big_m)
+            yield "solve", lambda: runner.solve(k, u)
+            alpha = runner.solve(k, u)
+            del k
+            yield "direction", lambda: runner.direction(leaves, big_m, alpha, a)
+
+        return (lambda: runner.step(leaves, lr)), stages
+
+    agreement.check_and_time(result, exp, args, bind, sync, to_numpy, catch)
+    return harness.finish(result, args.out)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,10 @@ import numpy as np
 import torch
 from torch.func import jvp, vjp
 
-import common
+import agreement
+import export
+import harness
+import model
 import torch_step
 
 
@@ -20,7 +23,7 @@ class Ops(torch_step.Ops):
     """torch_step's adapter plus what the structured Gram needs."""
 
     def act_prime(self, name, z):
-        return jvp(lambda t: common.activation(self, name, t), (z,), (torch.ones_like(z),))[1]
+        return jvp(lambda t: model.activation(self, name, t), (z,), (torch.ones_like(z),))[1]
 
     def ones(self, shape):
         return torch.ones(shape, dtype=self.dtype, device=self.device)
@@ -35,24 +38,24 @@ class TorchStructuredStep:
         def put(a):
             return None if a is None else torch.as_tensor(a, device=device)
 
-        self.leaves = [put(a) for a in common.trainable_leaves(exp)]
+        self.leaves = [put(a) for a in export.trainable_leaves(exp)]
         self.frozen = [
-            None if c is None else (put(c[0]), put(c[1])) for c in common.frozen_arrays(exp)
+            None if c is None else (put(c[0]), put(c[1])) for c in export.frozen_arrays(exp)
         ]
-        x, y, sel = common.batch_arrays(exp)
+        x, y, sel = export.batch_arrays(exp)
         self.x, self.y, self.sel = put(x), put(y), put(sel)
 
     def f_batch(self, leaves):
-        return common.forward_batch(self.exp, self.ops, leaves, self.frozen, self.x, self.sel)
+        return model.forward_batch(self.exp, self.ops, leaves, self.frozen, self.x, self.sel)
 
     def forward(self, leaves):
         f, kept = self.f_batch(leaves)
-        value, big_m, u = common.loss_factors(self.exp, self.ops, f, self.y)
+        value, big_m, u = model.loss_factors(self.exp, self.ops, f, self.y)
         return f, value, big_m, u, kept
 
     def gram(self, leaves):
         _, _, big_m, _, kept = self.forward(leaves)
-        k = common.structured_gram(self.exp, self.ops, kept, self.sel, big_m)
+        k = model.structured_gram(self.exp, self.ops, kept, self.sel, big_m)
         k.diagonal().add_(self.exp.n * self.exp.damping)
         return k
 
@@ -62,11 +65,11 @@ class TorchStructuredStep:
 
     def direction(self, leaves, big_m, alpha):
         _, pullback = vjp(lambda p: self.f_batch(p)[0], leaves)
-        return list(pullback(common.apply_m(self.ops, big_m, alpha))[0])
+        return list(pullback(model.apply_m(self.ops, big_m, alpha))[0])
 
     def step(self, leaves, learning_rate):
         f, value, big_m, u, kept = self.forward(leaves)
-        k = common.structured_gram(self.exp, self.ops, kept, self.sel, big_m)
+        k = model.structured_gram(self.exp, self.ops, kept, self.sel, big_m)
         del kept
         k.diagonal().add_(self.exp.n * self.exp.damping)
         alpha = self.solve(k, u)
@@ -76,8 +79,8 @@ class TorchStructuredStep:
 
 
 def main():
-    args = common.parser(__doc__).parse_args()
-    exp = common.load_export(args.export)
+    args = harness.parser(__doc__).parse_args()
+    exp = export.load_export(args.export)
     use_gpu = args.device == "gpu" or (args.device == "auto" and torch.cuda.is_available())
     if use_gpu and not torch.cuda.is_available():
         print("torch_structured: --device gpu but torch sees no CUDA device", file=sys.stderr)
@@ -91,51 +94,33 @@ def main():
         if use_gpu
         else f"CPU ({torch.get_num_threads()} threads)"
     )
-    result = common.base_result(
+    result = harness.base_result(
         exp, "torch_structured", {"torch": torch.__version__, "numpy": np.__version__}, name
     )
-    result["cost"] = common.structured_cost(exp)
+    result["cost"] = model.structured_cost(exp)
 
     def sync(_):
         if use_gpu:
             torch.cuda.synchronize()
 
-    try:
-        runner = TorchStructuredStep(exp, device)
+    def bind(e):
+        runner = TorchStructuredStep(e, device)
         leaves, lr = runner.leaves, args.learning_rate
-        _, d, f, value = runner.step(leaves, lr)
-        d_theta = common.leaves_to_theta(exp, [g.cpu().numpy() for g in d])
-        tol = common.default_tol(exp, args.tol)
-        result["agreement"] = common.compare(exp, d_theta, f.cpu().numpy(), float(value), tol)
-        del d, f
-        if result["agreement"]["pass"]:
-            timing = (min(args.warmup, 1), args.repeats, args.max_seconds)
-            seconds = {
-                "step": common.time_call(
-                    lambda: runner.step(leaves, lr),
-                    sync,
-                    max(args.warmup - 1, 0),
-                    args.repeats,
-                    args.max_seconds,
-                )
-            }
-            if not args.no_stages:
-                _, _, big_m, u, _ = runner.forward(leaves)
-                seconds["forward"] = common.time_call(lambda: runner.forward(leaves), sync, *timing)
-                seconds["gram"] = common.time_call(lambda: runner.gram(leaves), sync, *timing)
-                k = runner.gram(leaves)
-                seconds["solve"] = common.time_call(lambda: runner.solve(k, u), sync, *timing)
-                alpha = runner.solve(k, u)
-                del k
-                seconds["direction"] = common.time_call(
-                    lambda: runner.direction(leaves, big_m, alpha), sync, *timing
-                )
-            result["seconds"] = seconds
-    except torch.cuda.OutOfMemoryError as e:
-        result["out_of_memory"] = str(e).splitlines()[0]
-    except torch.linalg.LinAlgError as e:
-        result["error"] = "Cholesky failed: " + str(e).splitlines()[0]
-    return common.finish(result, args.out)
+
+        def stages():
+            _, _, big_m, u, _ = runner.forward(leaves)
+            yield "forward", lambda: runner.forward(leaves)
+            yield "gram", lambda: runner.gram(leaves)
+            k = runner.gram(leaves)
+            yield "solve", lambda: runner.solve(k, u)
+            alpha = runner.solve(k, u)
+            del k
+            yield "direction", lambda: runner.direction(leaves, big_m, alpha)
+
+        return (lambda: runner.step(leaves, lr)), stages
+
+    agreement.check_and_time(result, exp, args, bind, sync, torch_step.to_numpy, torch_step.catch)
+    return harness.finish(result, args.out)
 
 
 if __name__ == "__main__":

@@ -244,6 +244,13 @@ nb::object copy_array(ngd::Context& c, const Input& a, ngd::MemorySpace to) {
         .cast();
 }
 
+// Calls f(T{}) with T = double or float as the dtype of `a` says (is_double refuses any other,
+// naming fn and the argument): each binding below writes its stage call once, for both types.
+template <class F>
+auto by_dtype(const char* fn, const char* name, const Input& a, F&& f) {
+    return is_double(fn, name, a) ? f(double{}) : f(float{});
+}
+
 }  // namespace
 
 void bind_stages(nb::module_& m) {
@@ -252,9 +259,8 @@ void bind_stages(nb::module_& m) {
         "forward",
         [](ngd::Context& c, const ngd::Mlp& model, const Input& theta, const Input& x,
            const Opt& rows) {
-            return is_double("ngd.forward", "theta", theta)
-                       ? forward<double>(c, model, theta, x, rows)
-                       : forward<float>(c, model, theta, x, rows);
+            return by_dtype("ngd.forward", "theta", theta,
+                            [&](auto t) { return forward<decltype(t)>(c, model, theta, x, rows); });
         },
         arg("ctx"), arg("model"), arg("theta"), arg("x"), nb_rows);
     m.def(
@@ -262,9 +268,9 @@ void bind_stages(nb::module_& m) {
         [](ngd::Context& c, const ngd::Mlp& model, const Input& theta, const Input& x,
            const Input& y, nb::handle l, const Opt& rows) {
             const auto ls = enum_arg<ngd::Loss>(l, "ngd.loss", "loss");
-            return is_double("ngd.loss", "theta", theta)
-                       ? loss<double>(c, model, theta, x, y, ls, rows)
-                       : loss<float>(c, model, theta, x, y, ls, rows);
+            return by_dtype("ngd.loss", "theta", theta, [&](auto t) {
+                return loss<decltype(t)>(c, model, theta, x, y, ls, rows);
+            });
         },
         arg("ctx"), arg("model"), arg("theta"), arg("x"), arg("y"), arg("loss"), nb_rows);
     m.def(
@@ -272,18 +278,18 @@ void bind_stages(nb::module_& m) {
         [](ngd::Context& c, const ngd::Mlp& model, const Input& theta, const Input& x,
            const Input& y, nb::handle l, const Opt& rows) {
             const auto ls = enum_arg<ngd::Loss>(l, "ngd.gradient", "loss");
-            return is_double("ngd.gradient", "theta", theta)
-                       ? gradient<double>(c, model, theta, x, y, ls, rows)
-                       : gradient<float>(c, model, theta, x, y, ls, rows);
+            return by_dtype("ngd.gradient", "theta", theta, [&](auto t) {
+                return gradient<decltype(t)>(c, model, theta, x, y, ls, rows);
+            });
         },
         arg("ctx"), arg("model"), arg("theta"), arg("x"), arg("y"), arg("loss"), nb_rows);
     m.def(
         "jacobian",
         [](ngd::Context& c, const ngd::Mlp& model, const Input& theta, const Input& x,
            const Opt& rows) {
-            return is_double("ngd.jacobian", "theta", theta)
-                       ? jacobian<double>(c, model, theta, x, rows)
-                       : jacobian<float>(c, model, theta, x, rows);
+            return by_dtype("ngd.jacobian", "theta", theta, [&](auto t) {
+                return jacobian<decltype(t)>(c, model, theta, x, rows);
+            });
         },
         arg("ctx"), arg("model"), arg("theta"), arg("x"), nb_rows);
     m.def(
@@ -298,9 +304,9 @@ void bind_stages(nb::module_& m) {
                     "(G = J J^T)");
             }
             const auto md = enum_arg<ngd::GramMode>(mode, "ngd.gram", "mode");
-            return is_double("ngd.gram", "theta", theta)
-                       ? gram<double>(c, model, theta, x, y, ls, rows, md)
-                       : gram<float>(c, model, theta, x, y, ls, rows, md);
+            return by_dtype("ngd.gram", "theta", theta, [&](auto t) {
+                return gram<decltype(t)>(c, model, theta, x, y, ls, rows, md);
+            });
         },
         arg("ctx"), arg("model"), arg("theta"), arg("x"), arg("y") = nb::none(),
         arg("loss") = nb::none(), nb_rows, arg("mode") = "structured");
@@ -309,9 +315,9 @@ void bind_stages(nb::module_& m) {
         [](ngd::Context& c, const Input& g, double shift, const Input& rhs, nb::handle precision) {
             const auto pr =
                 enum_arg<ngd::SolvePrecision>(precision, "ngd.damped_solve", "precision");
-            return is_double("ngd.damped_solve", "gram", g)
-                       ? damped_solve<double>(c, g, shift, rhs, pr)
-                       : damped_solve<float>(c, g, shift, rhs, pr);
+            return by_dtype("ngd.damped_solve", "gram", g, [&](auto t) {
+                return damped_solve<decltype(t)>(c, g, shift, rhs, pr);
+            });
         },
         arg("ctx"), arg("gram"), arg("shift"), arg("rhs"), arg("precision") = "working");
     m.def(
@@ -325,9 +331,9 @@ void bind_stages(nb::module_& m) {
             o.gram_mode = enum_arg<ngd::GramMode>(mode, fn, "gram_mode");
             o.form = enum_arg<ngd::SolveForm>(form, fn, "form");
             o.precision = enum_arg<ngd::SolvePrecision>(precision, fn, "precision");
-            return is_double(fn, "theta", theta)
-                       ? direction<double>(c, model, theta, x, y, ls, damping, rows, o)
-                       : direction<float>(c, model, theta, x, y, ls, damping, rows, o);
+            return by_dtype(fn, "theta", theta, [&](auto t) {
+                return direction<decltype(t)>(c, model, theta, x, y, ls, damping, rows, o);
+            });
         },
         arg("ctx"), arg("model"), arg("theta"), arg("x"), arg("y"), arg("loss"), arg("damping"),
         nb_rows, arg("gram_mode") = "structured", arg("form") = "automatic",
@@ -338,9 +344,9 @@ void bind_stages(nb::module_& m) {
            nb::handle precision) {
             const char* fn = "ngd.direction_from_jacobian";
             const auto pr = enum_arg<ngd::SolvePrecision>(precision, fn, "precision");
-            return is_double(fn, "jacobian", j)
-                       ? direction_from_jacobian<double>(c, j, u, damping, factor, pr)
-                       : direction_from_jacobian<float>(c, j, u, damping, factor, pr);
+            return by_dtype(fn, "jacobian", j, [&](auto t) {
+                return direction_from_jacobian<decltype(t)>(c, j, u, damping, factor, pr);
+            });
         },
         arg("ctx"), arg("jacobian"), arg("residual"), arg("damping"), arg("factor") = nb::none(),
         arg("precision") = "working");
@@ -348,15 +354,15 @@ void bind_stages(nb::module_& m) {
         "loss_factors",
         [](ngd::Context& c, nb::handle l, const Input& f, const Input& y) {
             const auto ls = enum_arg<ngd::Loss>(l, "ngd.loss_factors", "loss");
-            return is_double("ngd.loss_factors", "outputs", f) ? loss_factors<double>(c, ls, f, y)
-                                                               : loss_factors<float>(c, ls, f, y);
+            return by_dtype("ngd.loss_factors", "outputs", f,
+                            [&](auto t) { return loss_factors<decltype(t)>(c, ls, f, y); });
         },
         arg("ctx"), arg("loss"), arg("outputs"), arg("targets"));
     m.def(
         "copy_to",
         [](ngd::Context& c, const Input& a, ngd::MemorySpace to) {
-            return is_double("ngd.copy_to", "array", a) ? copy_array<double>(c, a, to)
-                                                        : copy_array<float>(c, a, to);
+            return by_dtype("ngd.copy_to", "array", a,
+                            [&](auto t) { return copy_array<decltype(t)>(c, a, to); });
         },
         arg("ctx"), arg("array"), arg("space"),
         "A copy of a C- or Fortran-contiguous array in `space` (host, or the context's device).");
