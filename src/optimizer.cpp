@@ -285,8 +285,73 @@ GradientDescent<T>::GradientDescent(Options options) : options_(options) {
 template <class T>
 StepReport GradientDescent<T>::step(Context& ctx, const Mlp& model, MatrixView<T> theta,
                                     const Batch<T>& batch, Loss loss) {
-    const char* fn = "ngd::GradientDescent::step";
     const auto t0 = std::chrono::steady_clock::now();
+    StepReport r;
+    if (!options_.deferred_checks || !step_deferred(ctx, model, theta, batch, loss, r)) {
+        r = step_host_driven(ctx, model, theta, batch, loss);
+    }
+    r.seconds.total = seconds_since(t0);
+    return r;
+}
+
+template <class T>
+bool GradientDescent<T>::step_deferred(Context& ctx, const Mlp& model, MatrixView<T> theta,
+                                       const Batch<T>& batch, Loss loss, StepReport& r) {
+    const char* fn = "ngd::GradientDescent::step";
+    const MatrixView<const T> theta_in = theta;
+    detail::StatusBlock block(ctx);
+    detail::check_theta<T>(ctx, fn, model, theta_in, &block);
+    detail::check_batch<T>(ctx, fn, model, batch, loss, &block);
+
+    // The host-driven step's stages, their scalars into the block.
+    ForwardState<T> state;
+    LossFactors<T> lf;
+    NGD_STAGE(ctx, forward<T>, ctx, model, theta.data, batch.inputs, batch.output_rows, state);
+    const int loss_word = block.value();
+    NGD_STAGE(ctx, loss_factors_into<T>, ctx, loss, state.outputs.const_view(), batch.targets, lf,
+              block.at(loss_word));
+    const std::int64_t p = model.n_params();
+    const Matrix<T> g = detail::gradient_at<T>(ctx, model, theta.data, batch, state, lf);
+    NGD_STAGE(ctx, count_nonfinite_into<T>, ctx, g.const_view(), block.fault());
+    const int g2_word = block.value();
+    NGD_STAGE(ctx, dot_into<T>, ctx, p, g.data(), g.data(), block.at(g2_word));
+    const double eta = options_.learning_rate;
+    Matrix<T> next(p, 1, ctx.memory_space());
+    NGD_STAGE(ctx, copy_vector<T>, ctx, p, theta_in.data, next.data());
+    NGD_STAGE(ctx, axpby<T>, ctx, p, T(-eta), g.data(), T(1), next.data());
+    int loss_after_word = -1;
+    if (options_.evaluate_after) {
+        ForwardState<T> after;
+        LossFactors<T> factors;
+        NGD_STAGE(ctx, forward<T>, ctx, model, next.data(), batch.inputs, batch.output_rows,
+                  after);
+        loss_after_word = block.value();
+        NGD_STAGE(ctx, loss_factors_into<T>, ctx, loss, after.outputs.const_view(), batch.targets,
+                  factors, block.at(loss_after_word));
+    }
+
+    block.read();
+    if (!block.clean()) return false;
+    r.loss_before = block[loss_word];
+    r.form = SolveForm::factor;
+    const double g2 = block[g2_word];
+    r.predicted_reduction = eta * g2;
+    r.learning_rate = eta;
+    r.step_norm = eta * std::sqrt(g2);
+    if (options_.evaluate_after) {
+        describe_evaluation(r, block[loss_after_word]);
+    } else {
+        r.loss_after = r.actual_reduction = r.gain_ratio = std::numeric_limits<double>::quiet_NaN();
+    }
+    NGD_STAGE(ctx, copy_vector<T>, ctx, p, next.data(), theta.data);
+    return true;
+}
+
+template <class T>
+StepReport GradientDescent<T>::step_host_driven(Context& ctx, const Mlp& model,
+                                                MatrixView<T> theta, const Batch<T>& batch,
+                                                Loss loss) {
+    const char* fn = "ngd::GradientDescent::step";
     const MatrixView<const T> theta_in = theta;
     detail::check_theta<T>(ctx, fn, model, theta_in);
     detail::check_batch<T>(ctx, fn, model, batch, loss);
@@ -319,7 +384,6 @@ StepReport GradientDescent<T>::step(Context& ctx, const Mlp& model, MatrixView<T
     }
     NGD_STAGE(ctx, copy_vector<T>, ctx, p, next.data(), theta.data);
     ctx.synchronize();
-    r.seconds.total = seconds_since(t0);
     return r;
 }
 

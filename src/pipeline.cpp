@@ -24,6 +24,7 @@ LossFactors<T> evaluate(Context& ctx, const Mlp& model, const T* theta, const Ba
     NGD_STAGE(ctx, forward<T>, ctx, model, theta, batch.inputs, batch.output_rows, state);
     LossFactors<T> factors;
     NGD_STAGE(ctx, loss_factors<T>, ctx, loss, state.outputs.const_view(), batch.targets, factors);
+    ctx.note_host_sync();  // the loss value came back to the host
     return factors;
 }
 
@@ -119,6 +120,7 @@ GramSystem<T>::GramSystem(Context& ctx, const char* fn, const Mlp& model, Matrix
     }
     NGD_STAGE(ctx, loss_factors<T>, ctx, loss, state_.outputs.const_view(), batch.targets,
               factors_);
+    ctx.note_host_sync();  // the loss value came back to the host
 
     // The system: factor form (M, u, n lambda I) or natural-residual form (I, rho, n lambda
     // H^{-1}). Automatic falls back to the factor form where H^{-1} overflows the type (huge

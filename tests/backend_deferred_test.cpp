@@ -203,4 +203,33 @@ TYPED_TEST(BackendDeferred, BadInputThrowsTheSameError) {
     }
 }
 
+// GradientDescent's deferred step: one read, the host-driven step's theta and report.
+TYPED_TEST(BackendDeferred, GradientDescentReadsBackOnce) {
+    using T = typename TypeParam::Scalar;
+    for (const Problem<T>& p : model_problems<T>()) {
+        SCOPED_TRACE(p.name);
+        Matrix<T> thetas[2];
+        ngd::StepReport reports[2];
+        std::int64_t syncs[2] = {0, 0};
+        for (int deferred = 0; deferred < 2; ++deferred) {
+            typename ngd::GradientDescent<T>::Options options;
+            options.learning_rate = 0.3;
+            options.deferred_checks = deferred == 1;
+            ngd::GradientDescent<T> opt(options);
+            auto c = upload<T>(this->ctx(), p);
+            const std::int64_t before = this->ctx().host_syncs();
+            reports[deferred] = opt.step(this->ctx(), p.model, c.theta.view(), c.batch(), p.loss);
+            syncs[deferred] = this->ctx().host_syncs() - before;
+            thetas[deferred] = host(this->ctx(), c.theta);
+        }
+        EXPECT_EQ(syncs[1], 1);
+        EXPECT_GT(syncs[0], 3);
+        EXPECT_TRUE(same_bits(thetas[1], thetas[0]));
+        EXPECT_EQ(reports[1].loss_before, reports[0].loss_before);
+        EXPECT_EQ(reports[1].loss_after, reports[0].loss_after);
+        EXPECT_EQ(reports[1].predicted_reduction, reports[0].predicted_reduction);
+        EXPECT_EQ(reports[1].step_norm, reports[0].step_norm);
+    }
+}
+
 }  // namespace

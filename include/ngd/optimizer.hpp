@@ -149,16 +149,25 @@ class NGD_API GradientDescent {
     struct Options {
         double learning_rate = 0.1;
         bool evaluate_after = true;
+        /// As NaturalGradient's: the step reads its results back once, and is redone on the
+        /// host-driven path (which throws) when a check fails.
+        bool deferred_checks = true;
     };
     GradientDescent() : GradientDescent(Options{}) {}
     explicit GradientDescent(Options options);
     const Options& options() const { return options_; }
 
-    /// theta <- theta - eta grad L. Synchronises.
+    /// theta <- theta - eta grad L. Synchronises (once, with deferred checks; see
+    /// NaturalGradient::step for when theta's update is done).
     StepReport step(Context& ctx, const Mlp& model, MatrixView<T> theta, const Batch<T>& batch,
                     Loss loss);
 
   private:
+    bool step_deferred(Context& ctx, const Mlp& model, MatrixView<T> theta, const Batch<T>& batch,
+                       Loss loss, StepReport& report);
+    StepReport step_host_driven(Context& ctx, const Mlp& model, MatrixView<T> theta,
+                                const Batch<T>& batch, Loss loss);
+
     Options options_;
 };
 
