@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <limits>
+#include <optional>
 #include <string>
 #include <type_traits>
 
@@ -126,8 +127,7 @@ StepReport NaturalGradient<T>::step(Context& ctx, const Mlp& model, MatrixView<T
                                     const Batch<T>& batch, Loss loss) {
     const auto t0 = std::chrono::steady_clock::now();
     const bool deferrable =
-        options_.deferred_checks && options_.policy == DampingPolicy::fixed &&
-        !options_.time_stages &&
+        options_.deferred_checks && !options_.time_stages &&
         (options_.precision == SolvePrecision::working || std::is_same_v<T, float>);
     StepReport r;
     if (deferrable && deferred_) {
@@ -138,7 +138,7 @@ StepReport NaturalGradient<T>::step(Context& ctx, const Mlp& model, MatrixView<T
         deferred_ = false;  // until a step on the host-driven path succeeds at its first try
     }
     r = step_host_driven(ctx, model, theta, batch, loss);
-    if (r.cholesky_tries == 1 && r.rung == Rung::cholesky) deferred_ = true;
+    if (r.cholesky_tries == 1 + r.rejections && r.rung == Rung::cholesky) deferred_ = true;
     r.seconds.total = seconds_since(t0);
     return r;
 }
@@ -149,47 +149,99 @@ bool NaturalGradient<T>::step_deferred(Context& ctx, const Mlp& model, MatrixVie
     const char* fn = "ngd::NaturalGradient::step";
     const MatrixView<const T> theta_in = theta;
     // Shapes are checked here and throw at once; what needs the data goes into the block.
-    detail::StatusBlock block(ctx);
-    detail::check_theta<T>(ctx, fn, model, theta_in, &block);
-    detail::check_batch<T>(ctx, fn, model, batch, loss, &block);
+    detail::StatusBlock first(ctx);
+    detail::check_theta<T>(ctx, fn, model, theta_in, &first);
+    detail::check_batch<T>(ctx, fn, model, batch, loss, &first);
 
-    // The step as if every check passed and the first Cholesky try is accepted.
+    // Each try as if every check passed and its Cholesky is accepted, read back once; the
+    // Levenberg-Marquardt policy reads once per try. A try that is not what the host-driven path
+    // would have taken first sends the whole step there, with the state it started from.
     const DirectionOptions dopt{options_.gram_mode, options_.form, options_.precision};
-    detail::GramSystem<T> system(ctx, fn, model, theta_in, batch, loss, dopt, false, &block);
-    const detail::DeferredSolution<T> q = system.solve_deferred(damping_);
+    detail::GramSystem<T> system(ctx, fn, model, theta_in, batch, loss, dopt, false, &first);
+    const bool adaptive = options_.policy == DampingPolicy::levenberg_marquardt;
+    const double damping_at_start = damping_, nu_at_start = nu_;
+    std::optional<detail::StatusBlock> later;
+    detail::StatusBlock* block = &first;
     const std::int64_t p = model.n_params();
-    Matrix<T> next(p, 1, ctx.memory_space());
-    const int eta_word = block.value();
-    NGD_STAGE(ctx, guarded_step_into<T>, ctx, p, theta.data, q.d.data(), block.at(q.model),
-              double(batch.size()), guard_of(options_), next.data(), block.at(eta_word));
-    int loss_after_word = -1;
-    if (options_.evaluate_after) {
-        ForwardState<T> state;
-        LossFactors<T> factors;
-        NGD_STAGE(ctx, forward<T>, ctx, model, next.data(), batch.inputs, batch.output_rows,
-                  state);
-        loss_after_word = block.value();
-        NGD_STAGE(ctx, loss_factors_into<T>, ctx, loss, state.outputs.const_view(), batch.targets,
-                  factors, block.at(loss_after_word));
-    }
-
-    // The one synchronisation; then either the step stands, or nothing of it was written.
-    block.read();
-    detail::Solution<T> s;
-    if (!system.finish_deferred(q, options_.max_solve_residual, s)) return false;
-    r.loss_before = system.loss();
+    r = StepReport{};
     r.gram_mode = options_.gram_mode;
-    describe_solve(r, s, system.form());
-    const double d_norm = std::sqrt(block[q.model]);
-    describe_step(r, detail::guard_step(guard_of(options_), d_norm, s.curvature), d_norm, s);
-    if (options_.evaluate_after) {
-        describe_evaluation(r, block[loss_after_word]);
-    } else {
-        r.loss_after = r.actual_reduction = r.gain_ratio = std::numeric_limits<double>::quiet_NaN();
+    double lambda = damping_;
+    for (;;) {
+        const detail::DeferredSolution<T> q = system.solve_deferred(lambda, *block);
+        Matrix<T> next(p, 1, ctx.memory_space());
+        const int eta_word = block->value();
+        NGD_STAGE(ctx, guarded_step_into<T>, ctx, p, theta.data, q.d.data(), block->at(q.model),
+                  double(batch.size()), guard_of(options_), next.data(), block->at(eta_word));
+        int loss_after_word = -1;
+        if (adaptive || options_.evaluate_after) {
+            ForwardState<T> state;
+            LossFactors<T> factors;
+            NGD_STAGE(ctx, forward<T>, ctx, model, next.data(), batch.inputs, batch.output_rows,
+                      state);
+            loss_after_word = block->value();
+            NGD_STAGE(ctx, loss_factors_into<T>, ctx, loss, state.outputs.const_view(),
+                      batch.targets, factors, block->at(loss_after_word));
+        }
+
+        // The one synchronisation of the try; then either it stands, or nothing was written.
+        block->read();
+        detail::Solution<T> s;
+        if (!system.finish_deferred(q, *block, options_.max_solve_residual, s)) {
+            damping_ = damping_at_start;
+            nu_ = nu_at_start;
+            return false;
+        }
+        r.loss_before = system.loss();
+        describe_solve(r, s, system.form());
+        const double d_norm = std::sqrt((*block)[q.model]);
+        describe_step(r, detail::guard_step(guard_of(options_), d_norm, s.curvature), d_norm, s);
+        if (loss_after_word >= 0) {
+            describe_evaluation(r, (*block)[loss_after_word]);
+        } else {
+            r.loss_after = r.actual_reduction = r.gain_ratio =
+                std::numeric_limits<double>::quiet_NaN();
+        }
+        if (!adaptive || adapt(r, s.damping, system)) {
+            NGD_STAGE(ctx, copy_vector<T>, ctx, p, next.data(), theta.data);
+            break;
+        }
+        if (++r.rejections > options_.max_rejections) {
+            r.accepted = false;  // theta stays as it was
+            break;
+        }
+        lambda = damping_;
+        later.emplace(ctx);
+        block = &*later;
     }
-    NGD_STAGE(ctx, copy_vector<T>, ctx, p, next.data(), theta.data);
     r.next_damping = damping_;
     return true;
+}
+
+template <class T>
+bool NaturalGradient<T>::adapt(StepReport& r, double used, detail::GramSystem<T>& system) {
+    // Levenberg-Marquardt: judge the try by its gain ratio, adapt lambda from the one used.
+    const double rho = r.gain_ratio;
+    const bool good = std::isfinite(r.loss_after) && std::isfinite(r.step_norm) &&
+                      r.predicted_reduction > 0 && std::isfinite(rho) && rho > 0;
+    double next_lambda = used;
+    // A rejection must grow lambda, and no factor grows 0: start from the ladder's first raise.
+    if (!good && next_lambda == 0) next_lambda = system.first_raise();
+    if (options_.rule == DampingRule::nielsen) {
+        if (good) {
+            const double t = 2 * rho - 1;
+            next_lambda *= std::max(1.0 / 3.0, 1 - t * t * t);
+            nu_ = 2;
+        } else {
+            next_lambda *= nu_;
+            nu_ *= 2;
+        }
+    } else if (!good || rho < 0.25) {
+        next_lambda *= 1.5;
+    } else if (rho > 0.75) {
+        next_lambda *= 2.0 / 3.0;
+    }
+    damping_ = std::clamp(next_lambda, options_.damping_min, options_.damping_max);
+    return good;
 }
 
 template <class T>
@@ -234,34 +286,7 @@ StepReport NaturalGradient<T>::step_host_driven(Context& ctx, const Mlp& model,
             r.loss_after = r.actual_reduction = r.gain_ratio =
                 std::numeric_limits<double>::quiet_NaN();
         }
-        if (!adaptive) {
-            NGD_STAGE(ctx, copy_vector<T>, ctx, p, next.data(), theta.data);
-            break;
-        }
-
-        // Levenberg-Marquardt: judge the try by its gain ratio, adapt lambda from the one used.
-        const double rho = r.gain_ratio;
-        const bool good = std::isfinite(r.loss_after) && std::isfinite(r.step_norm) &&
-                          r.predicted_reduction > 0 && std::isfinite(rho) && rho > 0;
-        double next_lambda = s.damping;
-        // A rejection must grow lambda, and no factor grows 0: start from the ladder's first raise.
-        if (!good && next_lambda == 0) next_lambda = system.first_raise();
-        if (options_.rule == DampingRule::nielsen) {
-            if (good) {
-                const double t = 2 * rho - 1;
-                next_lambda *= std::max(1.0 / 3.0, 1 - t * t * t);
-                nu_ = 2;
-            } else {
-                next_lambda *= nu_;
-                nu_ *= 2;
-            }
-        } else if (!good || rho < 0.25) {
-            next_lambda *= 1.5;
-        } else if (rho > 0.75) {
-            next_lambda *= 2.0 / 3.0;
-        }
-        damping_ = std::clamp(next_lambda, options_.damping_min, options_.damping_max);
-        if (good) {
+        if (!adaptive || adapt(r, s.damping, system)) {
             NGD_STAGE(ctx, copy_vector<T>, ctx, p, next.data(), theta.data);
             break;
         }

@@ -432,9 +432,8 @@ Solution<T> GramSystem<T>::solve(double damping, const Ladder& ladder, double& s
 }
 
 template <class T>
-DeferredSolution<T> GramSystem<T>::solve_deferred(double damping) {
+DeferredSolution<T> GramSystem<T>::solve_deferred(double damping, StatusBlock& block) {
     const MemorySpace space = ctx_.memory_space();
-    StatusBlock& block = *defer_;
     DeferredSolution<T> q;
     q.damping = damping;
     set_shift(damping);
@@ -477,9 +476,8 @@ DeferredSolution<T> GramSystem<T>::solve_deferred(double damping) {
 }
 
 template <class T>
-bool GramSystem<T>::finish_deferred(const DeferredSolution<T>& q, double max_residual,
-                                    Solution<T>& out) const {
-    const StatusBlock& block = *defer_;
+bool GramSystem<T>::finish_deferred(const DeferredSolution<T>& q, const StatusBlock& block,
+                                    double max_residual, Solution<T>& out) const {
     if (!block.clean()) return false;
     // The acceptance test from plain sums; where they over- or underflow (or a D_i is not > 0),
     // result_checks' scaled norms decide, on the host-driven path.

@@ -102,15 +102,16 @@ class GramSystem {
                       double& seconds_direction);
 
     /// Deferred construction only: one Cholesky try at lambda = damping in working precision, its
-    /// acceptance test, d = A^T alpha and the dots of the Gauss-Newton model, all into the block
-    /// (its faults: the factorization's info, a non-finite shift or d). No synchronisation.
-    DeferredSolution<T> solve_deferred(double damping);
-    /// After the block is read: the Solution of solve() from the words of `queued` when the try
-    /// passed every check, with the acceptance test's residual at most max_residual (negative:
-    /// the library's threshold); false when the step must be redone on the host-driven path (a
-    /// fault, a failed or rejected Cholesky, sums a plain double cannot hold).
-    bool finish_deferred(const DeferredSolution<T>& queued, double max_residual,
-                         Solution<T>& out) const;
+    /// acceptance test, d = A^T alpha and the dots of the Gauss-Newton model, all into `block`
+    /// (the constructor's for the first try, a new one for each later try; its faults: the
+    /// factorization's info, a non-finite shift or d). No synchronisation.
+    DeferredSolution<T> solve_deferred(double damping, StatusBlock& block);
+    /// After `block` is read: the Solution of solve() from the words of `queued` when the try
+    /// passed every check of the block, with the acceptance test's residual at most max_residual
+    /// (negative: the library's threshold); false when the step must be redone on the host-driven
+    /// path (a fault, a failed or rejected Cholesky, sums a plain double cannot hold).
+    bool finish_deferred(const DeferredSolution<T>& queued, const StatusBlock& block,
+                         double max_residual, Solution<T>& out) const;
 
   private:
     // (g + diag(shift(lambda))) alpha = rhs into alpha, in the precision asked for (mixed falls

@@ -203,6 +203,29 @@ TYPED_TEST(BackendDeferred, BadInputThrowsTheSameError) {
     }
 }
 
+// Levenberg-Marquardt reads back once per try, and takes the host-driven path's tries: a large
+// learning rate makes the first tries overshoot (rejected, lambda grows) until one is accepted.
+TYPED_TEST(BackendDeferred, LevenbergMarquardtReadsBackOncePerTry) {
+    using T = typename TypeParam::Scalar;
+    const std::vector<Problem<T>> problems = model_problems<T>();
+    for (int which : {0, 1, 3}) {
+        const Problem<T>& p = problems[which];
+        SCOPED_TRACE(p.name);
+        typename ngd::NaturalGradient<T>::Options options;
+        options.policy = ngd::DampingPolicy::levenberg_marquardt;
+        options.learning_rate = 8;
+        options.damping = 1e-2;
+        const auto fast = this->run(p, options, true);
+        const auto slow = this->run(p, options, false);
+        EXPECT_EQ(fast.syncs, fast.report.rejections + 1);
+        EXPECT_GE(fast.report.rejections, 1);
+        EXPECT_EQ(fast.report.rejections, slow.report.rejections);
+        EXPECT_EQ(fast.report.next_damping, slow.report.next_damping);
+        EXPECT_TRUE(same_bits(fast.theta, slow.theta));
+        expect_same_report(fast.report, slow.report);
+    }
+}
+
 // GradientDescent's deferred step: one read, the host-driven step's theta and report.
 TYPED_TEST(BackendDeferred, GradientDescentReadsBackOnce) {
     using T = typename TypeParam::Scalar;

@@ -72,6 +72,11 @@ struct StepReport {
     } seconds;
 };
 
+namespace detail {
+template <class T>
+class GramSystem;
+}
+
 template <class T>
 class NGD_API NaturalGradient {
   public:
@@ -84,13 +89,13 @@ class NGD_API NaturalGradient {
         SolvePrecision precision = SolvePrecision::working;
         bool evaluate_after = true;  ///< evaluate the loss at the new theta (always on for LM)
         bool time_stages = false;    ///< per-stage times in the report (synchronises per stage)
-        /// A step with the fixed policy in working precision (and without time_stages) queues
-        /// every check and scalar it needs into one block that it reads back once: one host
-        /// synchronisation on CUDA. When a check fails, or the first Cholesky try fails or is
+        /// A step in working precision (without time_stages) queues every check and scalar it
+        /// needs into one block that it reads back once: one host synchronisation on CUDA (one
+        /// per try under Levenberg-Marquardt). When a check fails, or a try's Cholesky fails or is
         /// rejected, it redoes the step on the host-driven path, which reads each result as it is
         /// computed (and throws, or walks the ladder), and stays on that path until a step
-        /// succeeds there at its first try. false: the host-driven path always. The results are
-        /// the same either way.
+        /// succeeds there without the ladder. false: the host-driven path always. The results
+        /// are the same either way.
         bool deferred_checks = true;
 
         DampingPolicy policy = DampingPolicy::fixed;
@@ -121,8 +126,8 @@ class NGD_API NaturalGradient {
     /// The damping the next step starts from (changes under the adaptive policy).
     double damping() const { return damping_; }
 
-    /// theta <- theta - eta d. theta: p x 1 in the context's memory space. Synchronises: once in
-    /// the steady state of the fixed policy (Options::deferred_checks), where on CUDA the update
+    /// theta <- theta - eta d. theta: p x 1 in the context's memory space. Synchronises: once per
+    /// try in the steady state (Options::deferred_checks), where on CUDA the update
     /// of theta is the last work queued on the context's stream when step returns (ngd's later
     /// calls and copies, and work on the legacy default stream, are ordered after it; elsewhere
     /// call ctx.synchronize() first).
@@ -136,6 +141,9 @@ class NGD_API NaturalGradient {
                        Loss loss, StepReport& report);
     StepReport step_host_driven(Context& ctx, const Mlp& model, MatrixView<T> theta,
                                 const Batch<T>& batch, Loss loss);
+    // Levenberg-Marquardt: whether the try (damping `used`, report r) is accepted; adapts
+    // damping_ and nu_.
+    bool adapt(StepReport& r, double used, detail::GramSystem<T>& system);
 
     Options options_;
     double damping_;
