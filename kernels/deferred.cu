@@ -1,7 +1,7 @@
-// CUDA deferred stages of the step that have no value-returning twin (mirror src/deferred_host.inc):
-// the acceptance test's sums, and theta - eta d with the step guard's eta computed on the device
-// from the dots in the status block. The other *_into stages live beside their twins (dense.cu,
-// loss.cu, solve.cu, mixed_solve.cu). Nothing here synchronises.
+// CUDA deferred stages of the step that have no value-returning twin (mirror
+// src/deferred_host.inc): the acceptance test's sums, and theta - eta d with the step guard's eta
+// computed on the device from the dots in the status block. The other *_into stages live beside
+// their twins (dense.cu, loss.cu, solve.cu, mixed_solve.cu). Nothing here synchronises.
 #include <algorithm>
 #include <cstdint>
 #include <cub/block/block_reduce.cuh>
@@ -92,20 +92,19 @@ void equilibrated_sums_into(Context& ctx, MatrixView<const T> g, MatrixView<cons
 }
 
 template <class T>
-void guarded_step_into(Context& ctx, std::int64_t p, const T* theta, const T* d,
-                       const double* sums, double n_samples, StepGuard guard, T* next,
-                       double* eta_word) {
+void guarded_step_into(Context& ctx, std::int64_t p, const T* theta, const T* d, const double* sums,
+                       double n_samples, StepGuard guard, T* next, double* eta_word) {
     // theta, d, next: p; sums: d.d and n d^T F d (device); eta_word: 1 double.
     Stage stage(ctx);
     NGD_LAUNCH(guarded_step_kernel<T>, grid_for(std::max<std::int64_t>(p, 1)), kThreads,
                stage.stream(), p, theta, d, sums, n_samples, guard, next, eta_word);
 }
 
-#define NGD_INSTANTIATE_DEFERRED(T)                                                             \
-    template void equilibrated_sums_into<T>(Context&, MatrixView<const T>, MatrixView<const T>, \
-                                            const T*, const T*, double*);                       \
-    template void guarded_step_into<T>(Context&, std::int64_t, const T*, const T*,              \
-                                       const double*, double, StepGuard, T*, double*);
+#define NGD_INSTANTIATE_DEFERRED(T)                                                               \
+    template void equilibrated_sums_into<T>(Context&, MatrixView<const T>, MatrixView<const T>,   \
+                                            const T*, const T*, double*);                         \
+    template void guarded_step_into<T>(Context&, std::int64_t, const T*, const T*, const double*, \
+                                       double, StepGuard, T*, double*);
 NGD_INSTANTIATE_DEFERRED(float)
 NGD_INSTANTIATE_DEFERRED(double)
 #undef NGD_INSTANTIATE_DEFERRED

@@ -211,8 +211,7 @@ void scan_count_into(Context& ctx, MatrixView<const T> a, Predicate predicate, d
     const std::int64_t rows = flat ? a.size() : a.rows, cols = flat ? 1 : a.cols;
     const std::int64_t lda = flat ? a.size() : a.ld;
     Scratch<unsigned long long> words(stage.state, 2);
-    NGD_CUDA_CHECK(
-        cudaMemsetAsync(words.data(), 0, sizeof(unsigned long long), stage.stream()));
+    NGD_CUDA_CHECK(cudaMemsetAsync(words.data(), 0, sizeof(unsigned long long), stage.stream()));
     NGD_CUDA_CHECK(
         cudaMemsetAsync(words.data() + 1, 0xFF, sizeof(unsigned long long), stage.stream()));
     const unsigned int gx = grid_for(rows);

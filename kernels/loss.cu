@@ -4,8 +4,8 @@
 // other classes when p_c is near 1). Loss terms are reduced per block with CUB, then summed in a
 // fixed order (deterministic).
 #include <cstdint>
-#include <limits>
 #include <cub/block/block_reduce.cuh>
+#include <limits>
 
 #include "common.cuh"
 #include "stages.hpp"

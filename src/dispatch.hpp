@@ -25,9 +25,9 @@ decltype(auto) run_stage(Context& ctx, Call&& call) {
 
 }  // namespace ngd::detail
 
-#define NGD_STAGE(ctx, stage, ...)                                                          \
-    ::ngd::detail::run_stage((ctx), [&]() -> decltype(auto) {                              \
-        return (ctx).backend() == ::ngd::Backend::cuda  ? ::ngd::cuda::stage(__VA_ARGS__)   \
-               : (ctx).backend() == ::ngd::Backend::cpu ? ::ngd::cpu::stage(__VA_ARGS__)    \
+#define NGD_STAGE(ctx, stage, ...)                                                              \
+    ::ngd::detail::run_stage((ctx), [&]() -> decltype(auto) {                                   \
+        return (ctx).backend() == ::ngd::Backend::cuda  ? ::ngd::cuda::stage(__VA_ARGS__)       \
+               : (ctx).backend() == ::ngd::Backend::cpu ? ::ngd::cpu::stage(__VA_ARGS__)        \
                                                         : ::ngd::reference::stage(__VA_ARGS__); \
     })

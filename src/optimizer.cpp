@@ -245,9 +245,8 @@ bool NaturalGradient<T>::adapt(StepReport& r, double used, detail::GramSystem<T>
 }
 
 template <class T>
-StepReport NaturalGradient<T>::step_host_driven(Context& ctx, const Mlp& model,
-                                                MatrixView<T> theta, const Batch<T>& batch,
-                                                Loss loss) {
+StepReport NaturalGradient<T>::step_host_driven(Context& ctx, const Mlp& model, MatrixView<T> theta,
+                                                const Batch<T>& batch, Loss loss) {
     const char* fn = "ngd::NaturalGradient::step";
     const MatrixView<const T> theta_in = theta;
     detail::check_theta<T>(ctx, fn, model, theta_in);
@@ -348,8 +347,7 @@ bool GradientDescent<T>::step_deferred(Context& ctx, const Mlp& model, MatrixVie
     if (options_.evaluate_after) {
         ForwardState<T> after;
         LossFactors<T> factors;
-        NGD_STAGE(ctx, forward<T>, ctx, model, next.data(), batch.inputs, batch.output_rows,
-                  after);
+        NGD_STAGE(ctx, forward<T>, ctx, model, next.data(), batch.inputs, batch.output_rows, after);
         loss_after_word = block.value();
         NGD_STAGE(ctx, loss_factors_into<T>, ctx, loss, after.outputs.const_view(), batch.targets,
                   factors, block.at(loss_after_word));
@@ -373,9 +371,8 @@ bool GradientDescent<T>::step_deferred(Context& ctx, const Mlp& model, MatrixVie
 }
 
 template <class T>
-StepReport GradientDescent<T>::step_host_driven(Context& ctx, const Mlp& model,
-                                                MatrixView<T> theta, const Batch<T>& batch,
-                                                Loss loss) {
+StepReport GradientDescent<T>::step_host_driven(Context& ctx, const Mlp& model, MatrixView<T> theta,
+                                                const Batch<T>& batch, Loss loss) {
     const char* fn = "ngd::GradientDescent::step";
     const MatrixView<const T> theta_in = theta;
     detail::check_theta<T>(ctx, fn, model, theta_in);

@@ -176,8 +176,8 @@ void GramSystem<T>::construct_deferred(const DirectionOptions& options) {
     // host-driven path, where they throw (or, for H^{-1}, move to the factor form).
     NGD_STAGE(ctx_, count_nonfinite_into<T>, ctx_, state_.outputs.const_view(), defer_->fault());
     loss_word_ = defer_->value();
-    NGD_STAGE(ctx_, loss_factors_into<T>, ctx_, loss_, state_.outputs.const_view(),
-              batch_.targets, factors_, defer_->at(loss_word_));
+    NGD_STAGE(ctx_, loss_factors_into<T>, ctx_, loss_, state_.outputs.const_view(), batch_.targets,
+              factors_, defer_->at(loss_word_));
     form_ = choose_form(fn_, loss_, options.form);
     natural_ = form_ == SolveForm::natural_residual;
     if (natural_ && loss_ == Loss::logistic) {

@@ -66,11 +66,10 @@ using AllCases = ::testing::Types<Case<Backend::reference, float>, Case<Backend:
 struct AllCaseNames {
     template <class C>
     static std::string GetName(int) {
-        return (C::backend == Backend::reference ? std::string("reference") +
-                                                       (std::is_same_v<typename C::Scalar, float>
-                                                            ? "_float"
-                                                            : "_double")
-                                                 : C::name());
+        return (C::backend == Backend::reference
+                    ? std::string("reference") +
+                          (std::is_same_v<typename C::Scalar, float> ? "_float" : "_double")
+                    : C::name());
     }
 };
 TYPED_TEST_SUITE(BackendDeferred, AllCases, AllCaseNames);
@@ -108,7 +107,8 @@ TYPED_TEST(BackendDeferred, SteadyStepReadsBackOnce) {
     for (const Problem<T>& p : model_problems<T>()) {
         SCOPED_TRACE(p.name);
         for (bool evaluate_after : {true, false}) {
-            for (ngd::GramMode mode : {ngd::GramMode::structured, ngd::GramMode::explicit_jacobian}) {
+            for (ngd::GramMode mode :
+                 {ngd::GramMode::structured, ngd::GramMode::explicit_jacobian}) {
                 typename ngd::NaturalGradient<T>::Options options;
                 options.learning_rate = 0.5;
                 options.damping = 1e-1;

@@ -147,8 +147,8 @@ class NGD_API NaturalGradient {
 
     Options options_;
     double damping_;
-    double nu_ = 2;          // Nielsen's growth factor for consecutive rejections
-    bool deferred_ = true;   // the last step did not need the host-driven path
+    double nu_ = 2;         // Nielsen's growth factor for consecutive rejections
+    bool deferred_ = true;  // the last step did not need the host-driven path
 };
 
 template <class T>
