@@ -260,6 +260,11 @@ void ensure_shape(Matrix<T>& m, std::int64_t rows, std::int64_t cols) {
 /// and returns it. Synchronises. Defined in dense.cu.
 double finish_sum(CudaState& state, const double* partials, std::int64_t count);
 
+/// The same sum, divided by `divisor` (its square root taken when `root`), written into *out on
+/// the device: no synchronisation. Defined in dense.cu.
+void finish_sum_into(CudaState& state, const double* partials, std::int64_t count, double* out,
+                     double divisor = 1.0, bool root = false);
+
 /// seeds[r, col] *= dact[r, col / cols_per_sample] for a rows x cols contiguous matrix (dact is
 /// rows x cols / cols_per_sample, contiguous). Defined in backprop.cu.
 template <class T>

@@ -94,6 +94,27 @@ __global__ void finish_sum_kernel(const double* __restrict__ partials, std::int6
     if (threadIdx.x == 0) *out = total;
 }
 
+// finish_sum_kernel, with the total divided by `divisor` (and its square root taken when `root`)
+// on the device into *out: the same roundings as the host's finish_sum(...) / divisor.
+__global__ void finish_sum_into_kernel(const double* __restrict__ partials, std::int64_t count,
+                                       double* __restrict__ out, double divisor, bool root) {
+    double sum = 0;
+    for (std::int64_t i = threadIdx.x; i < count; i += blockDim.x) sum += partials[i];
+    using Reduce = cub::BlockReduce<double, kThreads>;
+    __shared__ typename Reduce::TempStorage storage;
+    const double total = Reduce(storage).Sum(sum);
+    if (threadIdx.x == 0) {
+        const double v = total / divisor;
+        *out = root ? sqrt(v) : v;
+    }
+}
+
+// One thread: *out = double(*count), the count of a scan.
+__global__ void count_to_word_kernel(const unsigned long long* __restrict__ count,
+                                     double* __restrict__ out) {
+    *out = double(*count);
+}
+
 // One thread per entry (r, q) of a: x over rows, y (grid-stride) over columns.
 // a[i k + c, q] = sum_o M_i[o, c] j[i k + o, q].
 template <class T>
@@ -178,6 +199,29 @@ NonFiniteCount scan_entries(Context& ctx, MatrixView<const T> a, Predicate predi
     return result;
 }
 
+// The count of the entries of a that satisfy `predicate`, into *word (device). No synchronisation.
+template <class T, class Predicate>
+void scan_count_into(Context& ctx, MatrixView<const T> a, Predicate predicate, double* word) {
+    Stage stage(ctx);
+    if (a.empty()) {
+        NGD_CUDA_CHECK(cudaMemsetAsync(word, 0, sizeof(double), stage.stream()));  // 0.0
+        return;
+    }
+    const bool flat = a.contiguous();
+    const std::int64_t rows = flat ? a.size() : a.rows, cols = flat ? 1 : a.cols;
+    const std::int64_t lda = flat ? a.size() : a.ld;
+    Scratch<unsigned long long> words(stage.state, 2);
+    NGD_CUDA_CHECK(cudaMemsetAsync(words.data(), 0, sizeof(unsigned long long), stage.stream()));
+    NGD_CUDA_CHECK(
+        cudaMemsetAsync(words.data() + 1, 0xFF, sizeof(unsigned long long), stage.stream()));
+    const unsigned int gx = grid_for(rows);
+    const auto gy = static_cast<unsigned int>(
+        std::min<std::int64_t>(cols, std::max<std::int64_t>(1, 8192 / std::int64_t(gx))));
+    NGD_LAUNCH((scan_entries_kernel<T, Predicate>), dim3(gx, gy), kThreads, stage.stream(), a.data,
+               rows, cols, lda, predicate, words.data(), words.data() + 1);
+    NGD_LAUNCH(count_to_word_kernel, 1, 1, stage.stream(), words.data(), word);
+}
+
 dim3 column_grid(std::int64_t n_rows, std::int64_t cols) {
     return dim3(static_cast<unsigned int>((n_rows + kThreads - 1) / kThreads),
                 static_cast<unsigned int>(std::min<std::int64_t>(cols, 65535)));
@@ -193,6 +237,12 @@ double finish_sum(CudaState& state, const double* partials, std::int64_t count) 
         cudaMemcpyAsync(host, out, sizeof(double), cudaMemcpyDeviceToHost, state.stream));
     synchronize_stream(state.stream);
     return *host;
+}
+
+void finish_sum_into(CudaState& state, const double* partials, std::int64_t count, double* out,
+                     double divisor, bool root) {
+    NGD_LAUNCH(finish_sum_into_kernel, 1, kThreads, state.stream, partials, count, out, divisor,
+               root);
 }
 
 template <class T>
@@ -268,6 +318,33 @@ double dot(Context& ctx, std::int64_t n, const T* x, const T* y) {
 }
 
 template <class T>
+void count_nonfinite_into(Context& ctx, MatrixView<const T> a, double* word) {
+    scan_count_into(ctx, a, IsNonFinite{}, word);
+}
+
+template <class T>
+void count_invalid_index_into(Context& ctx, MatrixView<const T> v, std::int64_t limit,
+                              double* word) {
+    scan_count_into(ctx, v, IsInvalidIndex{double(limit)}, word);
+}
+
+template <class T>
+void dot_into(Context& ctx, std::int64_t n, const T* x, const T* y, double* word) {
+    // As dot(), with the sum finished into *word on the device.
+    Stage stage(ctx);
+    if (n <= 0) {
+        NGD_CUDA_CHECK(cudaMemsetAsync(word, 0, sizeof(double), stage.stream()));
+        return;
+    }
+    const std::int64_t blocks =
+        std::min<std::int64_t>((n + kThreads - 1) / kThreads, kMaxSumBlocks);
+    Scratch<double> partials(stage.state, blocks);
+    NGD_LAUNCH(dot_partials_kernel<T>, static_cast<unsigned int>(blocks), kThreads, stage.stream(),
+               x, y, n, partials.data());
+    finish_sum_into(stage.state, partials.data(), blocks, word);
+}
+
+template <class T>
 void copy_vector(Context& ctx, std::int64_t n, const T* x, T* y) {
     if (n <= 0 || x == y) return;
     Stage stage(ctx);
@@ -293,6 +370,10 @@ void copy_matrix(Context& ctx, MatrixView<const T> a, MatrixView<T> b) {
     template std::int64_t first_invalid_index<T>(Context&, MatrixView<const T>, std::int64_t); \
     template void axpby<T>(Context&, std::int64_t, T, const T*, T, T*);                        \
     template double dot<T>(Context&, std::int64_t, const T*, const T*);                        \
+    template void count_nonfinite_into<T>(Context&, MatrixView<const T>, double*);             \
+    template void count_invalid_index_into<T>(Context&, MatrixView<const T>, std::int64_t,     \
+                                              double*);                                        \
+    template void dot_into<T>(Context&, std::int64_t, const T*, const T*, double*);            \
     template void copy_vector<T>(Context&, std::int64_t, const T*, T*);                        \
     template void copy_matrix<T>(Context&, MatrixView<const T>, MatrixView<T>);
 NGD_INSTANTIATE_DENSE(float)

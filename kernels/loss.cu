@@ -5,6 +5,7 @@
 // fixed order (deterministic).
 #include <cstdint>
 #include <cub/block/block_reduce.cuh>
+#include <limits>
 
 #include "common.cuh"
 #include "stages.hpp"
@@ -135,9 +136,10 @@ __global__ void softmax_factor_kernel(const T* __restrict__ f, std::int64_t ldf,
 
 }  // namespace
 
+// loss_factors, with the value read back (word null: synchronises) or finished into *word.
 template <class T>
-void loss_factors(Context& ctx, Loss loss, MatrixView<const T> f, MatrixView<const T> y,
-                  LossFactors<T>& out) {
+void loss_factors_to(Context& ctx, Loss loss, MatrixView<const T> f, MatrixView<const T> y,
+                     LossFactors<T>& out, double* word) {
     // f: k x n; y: k x n (squared) or 1 x n. Factor members as in src/reference/loss.cpp.
     Stage stage(ctx);
     const std::int64_t k = f.rows, n = f.cols;
@@ -187,12 +189,37 @@ void loss_factors(Context& ctx, Loss loss, MatrixView<const T> f, MatrixView<con
             break;
         }
     }
-    out.value = n > 0 ? finish_sum(stage.state, partials.data(), blocks) / double(n) : 0.0;
+    if (word == nullptr) {
+        out.value = n > 0 ? finish_sum(stage.state, partials.data(), blocks) / double(n) : 0.0;
+        return;
+    }
+    out.value = std::numeric_limits<double>::quiet_NaN();  // in *word once the block is read
+    if (n > 0) {
+        finish_sum_into(stage.state, partials.data(), blocks, word, double(n));
+    } else {
+        NGD_CUDA_CHECK(cudaMemsetAsync(word, 0, sizeof(double), stream));
+    }
+}
+
+template <class T>
+void loss_factors(Context& ctx, Loss loss, MatrixView<const T> f, MatrixView<const T> y,
+                  LossFactors<T>& out) {
+    loss_factors_to<T>(ctx, loss, f, y, out, nullptr);
+}
+
+template <class T>
+void loss_factors_into(Context& ctx, Loss loss, MatrixView<const T> f, MatrixView<const T> y,
+                       LossFactors<T>& out, double* word) {
+    loss_factors_to<T>(ctx, loss, f, y, out, word);
 }
 
 template void loss_factors<float>(Context&, Loss, MatrixView<const float>, MatrixView<const float>,
                                   LossFactors<float>&);
 template void loss_factors<double>(Context&, Loss, MatrixView<const double>,
                                    MatrixView<const double>, LossFactors<double>&);
+template void loss_factors_into<float>(Context&, Loss, MatrixView<const float>,
+                                       MatrixView<const float>, LossFactors<float>&, double*);
+template void loss_factors_into<double>(Context&, Loss, MatrixView<const double>,
+                                        MatrixView<const double>, LossFactors<double>&, double*);
 
 }  // namespace ngd::cuda

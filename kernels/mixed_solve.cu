@@ -107,6 +107,24 @@ double frobenius_norm_lower(Context& ctx, MatrixView<const T> g, MatrixView<cons
     return std::sqrt(finish_sum(stage.state, partials.data(), blocks));
 }
 
+template <class T>
+void frobenius_norm_lower_into(Context& ctx, MatrixView<const T> g, MatrixView<const T> shift,
+                               double* word) {
+    // As frobenius_norm_lower, with the square root of the sum taken into *word on the device.
+    Stage stage(ctx);
+    const std::int64_t n = g.rows;
+    if (n == 0) {
+        NGD_CUDA_CHECK(cudaMemsetAsync(word, 0, sizeof(double), stage.stream()));
+        return;
+    }
+    const std::int64_t blocks = std::min<std::int64_t>(n, kMaxNormBlocks);
+    Scratch<double> partials(stage.state, blocks);
+    NGD_LAUNCH(frobenius_partials_kernel<T>, static_cast<unsigned int>(blocks), kThreads,
+               stage.stream(), g.data, g.ld, shift.empty() ? nullptr : shift.data, n,
+               partials.data());
+    finish_sum_into(stage.state, partials.data(), blocks, word, 1.0, true);
+}
+
 std::int64_t cholesky_factor_float(Context& ctx, MatrixView<const double> g,
                                    MatrixView<const double> shift, MatrixView<float> l,
                                    double* norm) {
@@ -172,5 +190,9 @@ template double frobenius_norm_lower<float>(Context&, MatrixView<const float>,
                                             MatrixView<const float>);
 template double frobenius_norm_lower<double>(Context&, MatrixView<const double>,
                                              MatrixView<const double>);
+template void frobenius_norm_lower_into<float>(Context&, MatrixView<const float>,
+                                               MatrixView<const float>, double*);
+template void frobenius_norm_lower_into<double>(Context&, MatrixView<const double>,
+                                                MatrixView<const double>, double*);
 
 }  // namespace ngd::cuda

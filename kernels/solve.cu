@@ -1,7 +1,8 @@
 // CUDA damped Cholesky solve: shift the diagonal, cusolverDnXpotrf with a workspace cached in the
 // context's state, a finiteness check of diag(L) (potrf can report success on a NaN input), Xpotrs
 // into scratch, a finiteness check of the solution, and a copy into rhs only on success. All the
-// status words come back in one read, so the whole solve synchronises once.
+// status words come back in one read, so the whole solve synchronises once; cholesky_solve_into
+// encodes them into a word on the device instead and does not synchronise.
 #include <cstdint>
 #include <string>
 
@@ -66,6 +67,18 @@ __global__ void commit_solution_kernel(const T* __restrict__ x, std::int64_t n, 
     }
 }
 
+// One thread: the return value of cholesky_solve from the status words into *word (-2 for an
+// argument cuSOLVER rejected, where cholesky_solve throws).
+__global__ void encode_status_kernel(const SolveStatus* status, double* word) {
+    if (status->potrf_info < 0 || status->potrs_info < 0) {
+        *word = -2;
+    } else if (status->potrf_info > 0) {
+        *word = status->potrf_info;
+    } else {
+        *word = (status->factor_nonfinite != 0 || status->solution_nonfinite != 0) ? -1 : 0;
+    }
+}
+
 }  // namespace
 
 template <class T>
@@ -100,15 +113,22 @@ void ensure_potrf_workspace(CudaState& state, std::int64_t n, T* a, std::int64_t
         state.potrf_host.resize(state.potrf_need_host);
 }
 
+namespace {
+
+// cholesky_solve; with `word`, its return value is encoded into *word on the device instead of
+// read back (no synchronisation) and 0 is returned.
 template <class T>
-std::int64_t cholesky_solve(Context& ctx, MatrixView<T> g, MatrixView<const T> shift,
-                            MatrixView<T> rhs) {
+std::int64_t cholesky_solve_to(Context& ctx, MatrixView<T> g, MatrixView<const T> shift,
+                               MatrixView<T> rhs, double* word) {
     // g: N x N (lower read, overwritten by L); shift: N x 1 (empty means 0); rhs: N x r -> X.
     Stage stage(ctx);
     CudaState& state = stage.state;
     const cudaStream_t stream = stage.stream();
     const std::int64_t n = g.rows, n_rhs = rhs.cols;
-    if (n == 0) return 0;
+    if (n == 0) {
+        if (word != nullptr) NGD_CUDA_CHECK(cudaMemsetAsync(word, 0, sizeof(double), stream));
+        return 0;
+    }
     auto* status = static_cast<SolveStatus*>(state.status_device);
     NGD_CUDA_CHECK(cudaMemsetAsync(status, 0, sizeof(SolveStatus), stream));
 
@@ -136,6 +156,10 @@ std::int64_t cholesky_solve(Context& ctx, MatrixView<T> g, MatrixView<const T> s
                    n * n_rhs, status, rhs.data, rhs.ld);
     }
 
+    if (word != nullptr) {
+        NGD_LAUNCH(encode_status_kernel, 1, 1, stream, status, word);
+        return 0;
+    }
     // The one synchronisation of the solve.
     auto* host = static_cast<SolveStatus*>(state.status_host);
     NGD_CUDA_CHECK(
@@ -154,6 +178,20 @@ std::int64_t cholesky_solve(Context& ctx, MatrixView<T> g, MatrixView<const T> s
     return 0;
 }
 
+}  // namespace
+
+template <class T>
+std::int64_t cholesky_solve(Context& ctx, MatrixView<T> g, MatrixView<const T> shift,
+                            MatrixView<T> rhs) {
+    return cholesky_solve_to<T>(ctx, g, shift, rhs, nullptr);
+}
+
+template <class T>
+void cholesky_solve_into(Context& ctx, MatrixView<T> g, MatrixView<const T> shift,
+                         MatrixView<T> rhs, double* word) {
+    cholesky_solve_to<T>(ctx, g, shift, rhs, word);
+}
+
 template void add_to_diagonal<float>(cudaStream_t, float*, std::int64_t, const float*,
                                      std::int64_t);
 template void add_to_diagonal<double>(cudaStream_t, double*, std::int64_t, const double*,
@@ -164,5 +202,9 @@ template std::int64_t cholesky_solve<float>(Context&, MatrixView<float>, MatrixV
                                             MatrixView<float>);
 template std::int64_t cholesky_solve<double>(Context&, MatrixView<double>, MatrixView<const double>,
                                              MatrixView<double>);
+template void cholesky_solve_into<float>(Context&, MatrixView<float>, MatrixView<const float>,
+                                         MatrixView<float>, double*);
+template void cholesky_solve_into<double>(Context&, MatrixView<double>, MatrixView<const double>,
+                                          MatrixView<double>, double*);
 
 }  // namespace ngd::cuda

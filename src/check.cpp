@@ -9,6 +9,7 @@
 
 #include "dispatch.hpp"
 #include "ngd/error.hpp"
+#include "status_block.hpp"
 
 namespace ngd::detail {
 
@@ -62,8 +63,13 @@ void check_matrix(const Context& ctx, const char* fn, const char* arg, MatrixVie
 }
 
 template <class T>
-void check_finite(Context& ctx, const char* fn, const char* arg, MatrixView<const T> v) {
+void check_finite(Context& ctx, const char* fn, const char* arg, MatrixView<const T> v,
+                  StatusBlock* defer) {
     if (v.empty()) return;
+    if (defer != nullptr) {
+        NGD_STAGE(ctx, count_nonfinite_into<T>, ctx, v, defer->fault());
+        return;
+    }
     const NonFiniteCount c = NGD_STAGE(ctx, count_nonfinite<T>, ctx, v);
     if (c.count > 0) {
         const std::int64_t r = c.first % v.rows, col = c.first / v.rows;
@@ -83,23 +89,29 @@ void check_nonnegative(const char* fn, const char* arg, double value) {
 }
 
 template <class T>
-void check_theta(Context& ctx, const char* fn, const Mlp& model, MatrixView<const T> theta) {
+void check_theta(Context& ctx, const char* fn, const Mlp& model, MatrixView<const T> theta,
+                 StatusBlock* defer) {
     check_matrix<T>(ctx, fn, "theta", theta, model.n_params(), 1, "n_params x 1");
-    check_finite<T>(ctx, fn, "theta", theta);
+    check_finite<T>(ctx, fn, "theta", theta, defer);
 }
 
 template <class T>
 void check_inputs(Context& ctx, const char* fn, const Mlp& model, MatrixView<const T> inputs,
-                  MatrixView<const T> output_rows) {
+                  MatrixView<const T> output_rows, StatusBlock* defer) {
     if (inputs.cols < 1) {
         throw InvalidArgument(message(fn, "inputs",
                                       "must hold at least one sample (d x n, n >= 1), got " +
                                           shape(inputs.rows, inputs.cols)));
     }
     check_matrix<T>(ctx, fn, "inputs", inputs, model.n_inputs(), inputs.cols, "d x n");
-    check_finite<T>(ctx, fn, "inputs", inputs);
+    check_finite<T>(ctx, fn, "inputs", inputs, defer);
     if (model.selects_output_row()) {
         check_matrix<T>(ctx, fn, "output_rows", output_rows, 1, inputs.cols, "1 x n row indices");
+        if (defer != nullptr) {
+            NGD_STAGE(ctx, count_invalid_index_into<T>, ctx, output_rows, model.n_last(),
+                      defer->fault());
+            return;
+        }
         const std::int64_t bad =
             NGD_STAGE(ctx, first_invalid_index<T>, ctx, output_rows, model.n_last());
         if (bad >= 0) {
@@ -118,19 +130,23 @@ void check_inputs(Context& ctx, const char* fn, const Mlp& model, MatrixView<con
 
 template <class T>
 void check_targets(Context& ctx, const char* fn, Loss loss, std::int64_t k, std::int64_t n,
-                   MatrixView<const T> targets) {
+                   MatrixView<const T> targets, StatusBlock* defer) {
     switch (loss) {
         case Loss::squared:
             check_matrix<T>(ctx, fn, "targets", targets, k, n, "k x n for squared loss");
-            check_finite<T>(ctx, fn, "targets", targets);
+            check_finite<T>(ctx, fn, "targets", targets, defer);
             return;
         case Loss::logistic:
         case Loss::softmax_cross_entropy: {
             const bool logistic = loss == Loss::logistic;
             check_matrix<T>(ctx, fn, "targets", targets, 1, n,
                             logistic ? "1 x n labels 0/1" : "1 x n class indices");
-            check_finite<T>(ctx, fn, "targets", targets);
+            check_finite<T>(ctx, fn, "targets", targets, defer);
             const std::int64_t limit = logistic ? 2 : k;
+            if (defer != nullptr) {
+                NGD_STAGE(ctx, count_invalid_index_into<T>, ctx, targets, limit, defer->fault());
+                return;
+            }
             const std::int64_t bad = NGD_STAGE(ctx, first_invalid_index<T>, ctx, targets, limit);
             if (bad >= 0) {
                 throw InvalidArgument(message(
@@ -145,7 +161,8 @@ void check_targets(Context& ctx, const char* fn, Loss loss, std::int64_t k, std:
 }
 
 template <class T>
-void check_batch(Context& ctx, const char* fn, const Mlp& model, const Batch<T>& batch, Loss loss) {
+void check_batch(Context& ctx, const char* fn, const Mlp& model, const Batch<T>& batch, Loss loss,
+                 StatusBlock* defer) {
     const std::int64_t k = model.n_outputs();
     if (loss == Loss::logistic && k != 1) {
         throw InvalidArgument(message(
@@ -158,20 +175,23 @@ void check_batch(Context& ctx, const char* fn, const Mlp& model, const Batch<T>&
                                       "model has " +
                                           std::to_string(k)));
     }
-    check_inputs<T>(ctx, fn, model, batch.inputs, batch.output_rows);
-    check_targets<T>(ctx, fn, loss, k, batch.inputs.cols, batch.targets);
+    check_inputs<T>(ctx, fn, model, batch.inputs, batch.output_rows, defer);
+    check_targets<T>(ctx, fn, loss, k, batch.inputs.cols, batch.targets, defer);
 }
 
 #define NGD_INSTANTIATE_CHECKS(T)                                                                \
     template void check_matrix<T>(const Context&, const char*, const char*, MatrixView<const T>, \
                                   std::int64_t, std::int64_t, const char*);                      \
-    template void check_finite<T>(Context&, const char*, const char*, MatrixView<const T>);      \
-    template void check_theta<T>(Context&, const char*, const Mlp&, MatrixView<const T>);        \
+    template void check_finite<T>(Context&, const char*, const char*, MatrixView<const T>,       \
+                                  StatusBlock*);                                                 \
+    template void check_theta<T>(Context&, const char*, const Mlp&, MatrixView<const T>,         \
+                                 StatusBlock*);                                                  \
     template void check_inputs<T>(Context&, const char*, const Mlp&, MatrixView<const T>,        \
-                                  MatrixView<const T>);                                          \
+                                  MatrixView<const T>, StatusBlock*);                            \
     template void check_targets<T>(Context&, const char*, Loss, std::int64_t, std::int64_t,      \
-                                   MatrixView<const T>);                                         \
-    template void check_batch<T>(Context&, const char*, const Mlp&, const Batch<T>&, Loss);
+                                   MatrixView<const T>, StatusBlock*);                           \
+    template void check_batch<T>(Context&, const char*, const Mlp&, const Batch<T>&, Loss,       \
+                                 StatusBlock*);
 NGD_INSTANTIATE_CHECKS(float)
 NGD_INSTANTIATE_CHECKS(double)
 

@@ -1,6 +1,9 @@
 // Argument checks of the public functions: shapes, memory spaces, finiteness, labels, scalars. Each
 // throws the typed error of error.hpp with the function, the argument and the sizes in its message,
-// before any work is done (so nothing of the caller's is written on failure).
+// before any work is done (so nothing of the caller's is written on failure). The checks that read
+// data (finiteness, labels) take an optional StatusBlock: given one, they only queue their counts
+// into fault words of it and return (no synchronisation); the caller reads the block later and, on
+// a fault, runs the same check without it to throw the error.
 #pragma once
 
 #include <cstdint>
@@ -12,6 +15,8 @@
 #include "ngd/model.hpp"
 
 namespace ngd::detail {
+
+class StatusBlock;
 
 /// "fn: argument 'arg' what".
 std::string message(const std::string& fn, const std::string& arg, const std::string& what);
@@ -28,31 +33,34 @@ template <class T>
 void check_matrix(const Context& ctx, const char* fn, const char* arg, MatrixView<const T> v,
                   std::int64_t rows, std::int64_t cols, const char* what);
 
-/// NonFiniteInput with count and first index when v holds NaN/Inf. Synchronises.
+/// NonFiniteInput with count and first index when v holds NaN/Inf. Synchronises (unless deferred).
 template <class T>
-void check_finite(Context& ctx, const char* fn, const char* arg, MatrixView<const T> v);
+void check_finite(Context& ctx, const char* fn, const char* arg, MatrixView<const T> v,
+                  StatusBlock* defer = nullptr);
 
 /// A finite, >= 0 scalar (damping, learning rate).
 void check_nonnegative(const char* fn, const char* arg, double value);
 
 /// theta is p x 1 and finite.
 template <class T>
-void check_theta(Context& ctx, const char* fn, const Mlp& model, MatrixView<const T> theta);
+void check_theta(Context& ctx, const char* fn, const Mlp& model, MatrixView<const T> theta,
+                 StatusBlock* defer = nullptr);
 
 /// inputs d x n with n >= 1, finite; output_rows 1 x n with valid row indices iff the model selects
 /// output rows.
 template <class T>
 void check_inputs(Context& ctx, const char* fn, const Mlp& model, MatrixView<const T> inputs,
-                  MatrixView<const T> output_rows);
+                  MatrixView<const T> output_rows, StatusBlock* defer = nullptr);
 
 /// Targets for `loss` and k outputs per sample: shape, finiteness and labels.
 template <class T>
 void check_targets(Context& ctx, const char* fn, Loss loss, std::int64_t k, std::int64_t n,
-                   MatrixView<const T> targets);
+                   MatrixView<const T> targets, StatusBlock* defer = nullptr);
 
 /// check_inputs, then check_targets, and that the loss fits the model (logistic needs k = 1,
 /// softmax k >= 2).
 template <class T>
-void check_batch(Context& ctx, const char* fn, const Mlp& model, const Batch<T>& batch, Loss loss);
+void check_batch(Context& ctx, const char* fn, const Mlp& model, const Batch<T>& batch, Loss loss,
+                 StatusBlock* defer = nullptr);
 
 }  // namespace ngd::detail

@@ -26,6 +26,7 @@ Context::Context(Context&& other) noexcept
       device_(other.device_),
       n_threads_(other.n_threads_),
       memory_budget_(other.memory_budget_),
+      host_syncs_(other.host_syncs_),
       cuda_(std::move(other.cuda_)) {
     other.backend_ = Backend::reference;
     other.device_ = -1;
@@ -37,6 +38,7 @@ Context& Context::operator=(Context&& other) noexcept {
         device_ = other.device_;
         n_threads_ = other.n_threads_;
         memory_budget_ = other.memory_budget_;
+        host_syncs_ = other.host_syncs_;
         cuda_ = std::move(other.cuda_);
         other.backend_ = Backend::reference;
         other.device_ = -1;
@@ -86,6 +88,7 @@ std::string Context::description() const {
 }
 
 void Context::synchronize() {
+    note_host_sync();
     if (backend_ == Backend::cuda) cuda::synchronize(cuda_.get());
 }
 
@@ -120,7 +123,7 @@ void deallocate(MemorySpace space, void* ptr) noexcept {
 }  // namespace detail
 
 template <class T>
-void copy(Context&, MatrixView<const T> src, MatrixView<T> dst) {
+void copy(Context& ctx, MatrixView<const T> src, MatrixView<T> dst) {
     const char* fn = "ngd::copy";
     if (src.rows != dst.rows || src.cols != dst.cols) {
         throw InvalidArgument(detail::message(fn, "dst",
@@ -142,6 +145,7 @@ void copy(Context&, MatrixView<const T> src, MatrixView<T> dst) {
         }
     }
     if (src.empty()) return;
+    if (dst.space == MemorySpace::host) ctx.note_host_sync();
     if (src.space == MemorySpace::host && dst.space == MemorySpace::host) {
         for (std::int64_t c = 0; c < src.cols; ++c) {
             std::memcpy(dst.data + c * dst.ld, src.data + c * src.ld, sizeof(T) * src.rows);

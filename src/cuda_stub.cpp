@@ -139,6 +139,42 @@ void cholesky_apply_float(Context&, MatrixView<const float>, double*, float*) {
     not_compiled("cholesky_apply_float");
 }
 
+template <class T>
+void count_nonfinite_into(Context&, MatrixView<const T>, double*) {
+    not_compiled("count_nonfinite_into");
+}
+template <class T>
+void count_invalid_index_into(Context&, MatrixView<const T>, std::int64_t, double*) {
+    not_compiled("count_invalid_index_into");
+}
+template <class T>
+void dot_into(Context&, std::int64_t, const T*, const T*, double*) {
+    not_compiled("dot_into");
+}
+template <class T>
+void frobenius_norm_lower_into(Context&, MatrixView<const T>, MatrixView<const T>, double*) {
+    not_compiled("frobenius_norm_lower_into");
+}
+template <class T>
+void loss_factors_into(Context&, Loss, MatrixView<const T>, MatrixView<const T>, LossFactors<T>&,
+                       double*) {
+    not_compiled("loss_factors_into");
+}
+template <class T>
+void cholesky_solve_into(Context&, MatrixView<T>, MatrixView<const T>, MatrixView<T>, double*) {
+    not_compiled("cholesky_solve_into");
+}
+template <class T>
+void equilibrated_sums_into(Context&, MatrixView<const T>, MatrixView<const T>, const T*, const T*,
+                            double*) {
+    not_compiled("equilibrated_sums_into");
+}
+template <class T>
+void guarded_step_into(Context&, std::int64_t, const T*, const T*, const double*, double, StepGuard,
+                       T*, double*) {
+    not_compiled("guarded_step_into");
+}
+
 // Explicit instantiations, float and double, in the order of stage_signatures.inc.
 #define NGD_STUB_INSTANTIATE(T)                                                                 \
     template void forward<T>(Context&, const Mlp&, const T*, MatrixView<const T>,               \
@@ -180,6 +216,24 @@ NGD_STUB_INSTANTIATE(float)
 NGD_STUB_INSTANTIATE(double)
 template double frobenius_norm_lower<float>(Context&, MatrixView<const float>,
                                             MatrixView<const float>);
+#define NGD_STUB_INSTANTIATE_DEFERRED(T)                                                           \
+    template void count_nonfinite_into<T>(Context&, MatrixView<const T>, double*);                 \
+    template void count_invalid_index_into<T>(Context&, MatrixView<const T>, std::int64_t,         \
+                                              double*);                                            \
+    template void dot_into<T>(Context&, std::int64_t, const T*, const T*, double*);                \
+    template void frobenius_norm_lower_into<T>(Context&, MatrixView<const T>, MatrixView<const T>, \
+                                               double*);                                           \
+    template void loss_factors_into<T>(Context&, Loss, MatrixView<const T>, MatrixView<const T>,   \
+                                       LossFactors<T>&, double*);                                  \
+    template void cholesky_solve_into<T>(Context&, MatrixView<T>, MatrixView<const T>,             \
+                                         MatrixView<T>, double*);                                  \
+    template void equilibrated_sums_into<T>(Context&, MatrixView<const T>, MatrixView<const T>,    \
+                                            const T*, const T*, double*);                          \
+    template void guarded_step_into<T>(Context&, std::int64_t, const T*, const T*, const double*,  \
+                                       double, StepGuard, T*, double*);
+NGD_STUB_INSTANTIATE_DEFERRED(float)
+NGD_STUB_INSTANTIATE_DEFERRED(double)
+#undef NGD_STUB_INSTANTIATE_DEFERRED
 template double frobenius_norm_lower<double>(Context&, MatrixView<const double>,
                                              MatrixView<const double>);
 

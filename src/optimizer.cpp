@@ -6,13 +6,17 @@
 #include <chrono>
 #include <cmath>
 #include <limits>
+#include <optional>
 #include <string>
+#include <type_traits>
 
 #include "check.hpp"
 #include "dispatch.hpp"
 #include "ngd/error.hpp"
 #include "pipeline.hpp"
 #include "result_checks.hpp"
+#include "status_block.hpp"
+#include "step_guard.hpp"
 
 namespace ngd {
 namespace {
@@ -28,26 +32,48 @@ double loss_at(Context& ctx, const Mlp& model, const T* theta, const Batch<T>& b
     return detail::evaluate<T>(ctx, model, theta, batch, loss, state).value;
 }
 
-// theta_new = theta - eta d (|d| = d_norm), the loss there (if asked), and the reductions of the
-// report.
+// NaturalGradient's options as the step guard of step_guard.hpp.
+template <class Options>
+StepGuard guard_of(const Options& o) {
+    return StepGuard{o.learning_rate, o.max_step_norm, o.max_output_change};
+}
+
+// The report's fields about the solve taken (cholesky_tries adds up over the tries).
 template <class T>
-Matrix<T> take_step(Context& ctx, const Mlp& model, MatrixView<const T> theta,
-                    const Batch<T>& batch, Loss loss, double eta, const Matrix<T>& d, double d_norm,
-                    bool evaluate_after, StepReport& r) {
-    const std::int64_t p = model.n_params();
-    Matrix<T> next(p, 1, ctx.memory_space());
-    NGD_STAGE(ctx, copy_vector<T>, ctx, p, theta.data, next.data());
-    NGD_STAGE(ctx, axpby<T>, ctx, p, T(-eta), d.data(), T(1), next.data());
+void describe_solve(StepReport& r, const detail::Solution<T>& s, SolveForm form) {
+    r.cholesky_tries += s.cholesky_tries;
+    if (s.cholesky_info != 0) r.cholesky_info = s.cholesky_info;
+    r.damping = s.damping;
+    r.fallback_used = s.fallback_used;
+    r.rung = s.fallback_used ? Rung::pseudo_inverse
+                             : (s.cholesky_tries > 1 ? Rung::raised_damping : Rung::cholesky);
+    r.solve_residual = s.solve_residual;
+    r.precision = s.report.used;
+    r.mixed_fallback = s.report.mixed_fallback;
+    r.refinement_iterations = s.report.refinement_iterations;
+    r.backward_error = s.report.backward_error;
+    r.form = form;  // automatic may have moved to the factor form in this solve
+}
+
+// ... and about the step theta - eta d (|d| = d_norm) with the guard's eta.
+template <class T>
+void describe_step(StepReport& r, const detail::GuardedStep& g, double d_norm,
+                   const detail::Solution<T>& s) {
+    const double eta = g.eta, change = std::sqrt(std::max(s.curvature, 0.0));
+    r.learning_rate = eta;
+    r.step_limited = g.limited;
+    r.output_change = eta * change;
     r.step_norm = eta * d_norm;
-    if (evaluate_after) {
-        r.loss_after = loss_at<T>(ctx, model, next.data(), batch, loss);
-        r.actual_reduction = r.loss_before - r.loss_after;
-        r.gain_ratio = r.predicted_reduction != 0 ? r.actual_reduction / r.predicted_reduction
-                                                  : std::numeric_limits<double>::quiet_NaN();
-    } else {
-        r.loss_after = r.actual_reduction = r.gain_ratio = std::numeric_limits<double>::quiet_NaN();
-    }
-    return next;
+    // Gauss-Newton model: L(theta - eta d) ~ L - eta g.d + eta^2/2 d^T F d.
+    r.predicted_reduction = eta * s.gradient_dot - 0.5 * eta * eta * s.curvature;
+}
+
+// ... and about the loss at the new theta.
+void describe_evaluation(StepReport& r, double loss_after) {
+    r.loss_after = loss_after;
+    r.actual_reduction = r.loss_before - r.loss_after;
+    r.gain_ratio = r.predicted_reduction != 0 ? r.actual_reduction / r.predicted_reduction
+                                              : std::numeric_limits<double>::quiet_NaN();
 }
 
 }  // namespace
@@ -99,8 +125,129 @@ NaturalGradient<T>::NaturalGradient(Options options)
 template <class T>
 StepReport NaturalGradient<T>::step(Context& ctx, const Mlp& model, MatrixView<T> theta,
                                     const Batch<T>& batch, Loss loss) {
-    const char* fn = "ngd::NaturalGradient::step";
     const auto t0 = std::chrono::steady_clock::now();
+    const bool deferrable =
+        options_.deferred_checks && !options_.time_stages &&
+        (options_.precision == SolvePrecision::working || std::is_same_v<T, float>);
+    StepReport r;
+    if (deferrable && deferred_) {
+        if (step_deferred(ctx, model, theta, batch, loss, r)) {
+            r.seconds.total = seconds_since(t0);
+            return r;
+        }
+        deferred_ = false;  // until a step on the host-driven path succeeds at its first try
+    }
+    r = step_host_driven(ctx, model, theta, batch, loss);
+    if (r.cholesky_tries == 1 + r.rejections && r.rung == Rung::cholesky) deferred_ = true;
+    r.seconds.total = seconds_since(t0);
+    return r;
+}
+
+template <class T>
+bool NaturalGradient<T>::step_deferred(Context& ctx, const Mlp& model, MatrixView<T> theta,
+                                       const Batch<T>& batch, Loss loss, StepReport& r) {
+    const char* fn = "ngd::NaturalGradient::step";
+    const MatrixView<const T> theta_in = theta;
+    // Shapes are checked here and throw at once; what needs the data goes into the block.
+    detail::StatusBlock first(ctx);
+    detail::check_theta<T>(ctx, fn, model, theta_in, &first);
+    detail::check_batch<T>(ctx, fn, model, batch, loss, &first);
+
+    // Each try as if every check passed and its Cholesky is accepted, read back once; the
+    // Levenberg-Marquardt policy reads once per try. A try that is not what the host-driven path
+    // would have taken first sends the whole step there, with the state it started from.
+    const DirectionOptions dopt{options_.gram_mode, options_.form, options_.precision};
+    detail::GramSystem<T> system(ctx, fn, model, theta_in, batch, loss, dopt, false, &first);
+    const bool adaptive = options_.policy == DampingPolicy::levenberg_marquardt;
+    const double damping_at_start = damping_, nu_at_start = nu_;
+    std::optional<detail::StatusBlock> later;
+    detail::StatusBlock* block = &first;
+    const std::int64_t p = model.n_params();
+    r = StepReport{};
+    r.gram_mode = options_.gram_mode;
+    double lambda = damping_;
+    for (;;) {
+        const detail::DeferredSolution<T> q = system.solve_deferred(lambda, *block);
+        Matrix<T> next(p, 1, ctx.memory_space());
+        const int eta_word = block->value();
+        NGD_STAGE(ctx, guarded_step_into<T>, ctx, p, theta.data, q.d.data(), block->at(q.model),
+                  double(batch.size()), guard_of(options_), next.data(), block->at(eta_word));
+        int loss_after_word = -1;
+        if (adaptive || options_.evaluate_after) {
+            ForwardState<T> state;
+            LossFactors<T> factors;
+            NGD_STAGE(ctx, forward<T>, ctx, model, next.data(), batch.inputs, batch.output_rows,
+                      state);
+            loss_after_word = block->value();
+            NGD_STAGE(ctx, loss_factors_into<T>, ctx, loss, state.outputs.const_view(),
+                      batch.targets, factors, block->at(loss_after_word));
+        }
+
+        // The one synchronisation of the try; then either it stands, or nothing was written.
+        block->read();
+        detail::Solution<T> s;
+        if (!system.finish_deferred(q, *block, options_.max_solve_residual, s)) {
+            damping_ = damping_at_start;
+            nu_ = nu_at_start;
+            return false;
+        }
+        r.loss_before = system.loss();
+        describe_solve(r, s, system.form());
+        const double d_norm = std::sqrt((*block)[q.model]);
+        describe_step(r, detail::guard_step(guard_of(options_), d_norm, s.curvature), d_norm, s);
+        if (loss_after_word >= 0) {
+            describe_evaluation(r, (*block)[loss_after_word]);
+        } else {
+            r.loss_after = r.actual_reduction = r.gain_ratio =
+                std::numeric_limits<double>::quiet_NaN();
+        }
+        if (!adaptive || adapt(r, s.damping, system)) {
+            NGD_STAGE(ctx, copy_vector<T>, ctx, p, next.data(), theta.data);
+            break;
+        }
+        if (++r.rejections > options_.max_rejections) {
+            r.accepted = false;  // theta stays as it was
+            break;
+        }
+        lambda = damping_;
+        later.emplace(ctx);
+        block = &*later;
+    }
+    r.next_damping = damping_;
+    return true;
+}
+
+template <class T>
+bool NaturalGradient<T>::adapt(StepReport& r, double used, detail::GramSystem<T>& system) {
+    // Levenberg-Marquardt: judge the try by its gain ratio, adapt lambda from the one used.
+    const double rho = r.gain_ratio;
+    const bool good = std::isfinite(r.loss_after) && std::isfinite(r.step_norm) &&
+                      r.predicted_reduction > 0 && std::isfinite(rho) && rho > 0;
+    double next_lambda = used;
+    // A rejection must grow lambda, and no factor grows 0: start from the ladder's first raise.
+    if (!good && next_lambda == 0) next_lambda = system.first_raise();
+    if (options_.rule == DampingRule::nielsen) {
+        if (good) {
+            const double t = 2 * rho - 1;
+            next_lambda *= std::max(1.0 / 3.0, 1 - t * t * t);
+            nu_ = 2;
+        } else {
+            next_lambda *= nu_;
+            nu_ *= 2;
+        }
+    } else if (!good || rho < 0.25) {
+        next_lambda *= 1.5;
+    } else if (rho > 0.75) {
+        next_lambda *= 2.0 / 3.0;
+    }
+    damping_ = std::clamp(next_lambda, options_.damping_min, options_.damping_max);
+    return good;
+}
+
+template <class T>
+StepReport NaturalGradient<T>::step_host_driven(Context& ctx, const Mlp& model, MatrixView<T> theta,
+                                                const Batch<T>& batch, Loss loss) {
+    const char* fn = "ngd::NaturalGradient::step";
     const MatrixView<const T> theta_in = theta;
     detail::check_theta<T>(ctx, fn, model, theta_in);
     detail::check_batch<T>(ctx, fn, model, batch, loss);
@@ -122,67 +269,23 @@ StepReport NaturalGradient<T>::step(Context& ctx, const Mlp& model, MatrixView<T
     double lambda = damping_;
     for (;;) {
         detail::Solution<T> s = system.solve(lambda, ladder, r.seconds.solve, r.seconds.direction);
-        r.cholesky_tries += s.cholesky_tries;
-        if (s.cholesky_info != 0) r.cholesky_info = s.cholesky_info;
-        r.damping = s.damping;
-        r.fallback_used = s.fallback_used;
-        r.rung = s.fallback_used ? Rung::pseudo_inverse
-                                 : (s.cholesky_tries > 1 ? Rung::raised_damping : Rung::cholesky);
-        r.solve_residual = s.solve_residual;
-        r.precision = s.report.used;
-        r.mixed_fallback = s.report.mixed_fallback;
-        r.refinement_iterations = s.report.refinement_iterations;
-        r.backward_error = s.report.backward_error;
-        r.form = system.form();  // automatic may have moved to the factor form in this solve
+        describe_solve(r, s, system.form());
 
         // Step guard: shorten eta so that |eta d| and eta sqrt(d^T F d) stay within bounds.
         const std::int64_t p = model.n_params();
         const double d_norm = std::sqrt(NGD_STAGE(ctx, dot<T>, ctx, p, s.d.data(), s.d.data()));
-        const double change = std::sqrt(std::max(s.curvature, 0.0));
-        double eta = options_.learning_rate;
-        r.step_limited = false;
-        if (eta * d_norm > options_.max_step_norm) {
-            eta = options_.max_step_norm / d_norm;
-            r.step_limited = true;
+        const detail::GuardedStep g = detail::guard_step(guard_of(options_), d_norm, s.curvature);
+        describe_step(r, g, d_norm, s);
+        Matrix<T> next(p, 1, ctx.memory_space());
+        NGD_STAGE(ctx, copy_vector<T>, ctx, p, theta_in.data, next.data());
+        NGD_STAGE(ctx, axpby<T>, ctx, p, T(-g.eta), s.d.data(), T(1), next.data());
+        if (adaptive || options_.evaluate_after) {
+            describe_evaluation(r, loss_at<T>(ctx, model, next.data(), batch, loss));
+        } else {
+            r.loss_after = r.actual_reduction = r.gain_ratio =
+                std::numeric_limits<double>::quiet_NaN();
         }
-        if (eta * change > options_.max_output_change) {
-            eta = options_.max_output_change / change;
-            r.step_limited = true;
-        }
-        r.learning_rate = eta;
-        r.output_change = eta * change;
-        // Gauss-Newton model: L(theta - eta d) ~ L - eta g.d + eta^2/2 d^T F d.
-        r.predicted_reduction = eta * s.gradient_dot - 0.5 * eta * eta * s.curvature;
-        Matrix<T> next = take_step<T>(ctx, model, theta_in, batch, loss, eta, s.d, d_norm,
-                                      adaptive || options_.evaluate_after, r);
-        if (!adaptive) {
-            NGD_STAGE(ctx, copy_vector<T>, ctx, p, next.data(), theta.data);
-            break;
-        }
-
-        // Levenberg-Marquardt: judge the try by its gain ratio, adapt lambda from the one used.
-        const double rho = r.gain_ratio;
-        const bool good = std::isfinite(r.loss_after) && std::isfinite(r.step_norm) &&
-                          r.predicted_reduction > 0 && std::isfinite(rho) && rho > 0;
-        double next_lambda = s.damping;
-        // A rejection must grow lambda, and no factor grows 0: start from the ladder's first raise.
-        if (!good && next_lambda == 0) next_lambda = system.first_raise();
-        if (options_.rule == DampingRule::nielsen) {
-            if (good) {
-                const double t = 2 * rho - 1;
-                next_lambda *= std::max(1.0 / 3.0, 1 - t * t * t);
-                nu_ = 2;
-            } else {
-                next_lambda *= nu_;
-                nu_ *= 2;
-            }
-        } else if (!good || rho < 0.25) {
-            next_lambda *= 1.5;
-        } else if (rho > 0.75) {
-            next_lambda *= 2.0 / 3.0;
-        }
-        damping_ = std::clamp(next_lambda, options_.damping_min, options_.damping_max);
-        if (good) {
+        if (!adaptive || adapt(r, s.damping, system)) {
             NGD_STAGE(ctx, copy_vector<T>, ctx, p, next.data(), theta.data);
             break;
         }
@@ -194,7 +297,6 @@ StepReport NaturalGradient<T>::step(Context& ctx, const Mlp& model, MatrixView<T
     }
     r.next_damping = damping_;
     ctx.synchronize();
-    r.seconds.total = seconds_since(t0);
     return r;
 }
 
@@ -207,8 +309,71 @@ GradientDescent<T>::GradientDescent(Options options) : options_(options) {
 template <class T>
 StepReport GradientDescent<T>::step(Context& ctx, const Mlp& model, MatrixView<T> theta,
                                     const Batch<T>& batch, Loss loss) {
-    const char* fn = "ngd::GradientDescent::step";
     const auto t0 = std::chrono::steady_clock::now();
+    StepReport r;
+    if (!options_.deferred_checks || !step_deferred(ctx, model, theta, batch, loss, r)) {
+        r = step_host_driven(ctx, model, theta, batch, loss);
+    }
+    r.seconds.total = seconds_since(t0);
+    return r;
+}
+
+template <class T>
+bool GradientDescent<T>::step_deferred(Context& ctx, const Mlp& model, MatrixView<T> theta,
+                                       const Batch<T>& batch, Loss loss, StepReport& r) {
+    const char* fn = "ngd::GradientDescent::step";
+    const MatrixView<const T> theta_in = theta;
+    detail::StatusBlock block(ctx);
+    detail::check_theta<T>(ctx, fn, model, theta_in, &block);
+    detail::check_batch<T>(ctx, fn, model, batch, loss, &block);
+
+    // The host-driven step's stages, their scalars into the block.
+    ForwardState<T> state;
+    LossFactors<T> lf;
+    NGD_STAGE(ctx, forward<T>, ctx, model, theta.data, batch.inputs, batch.output_rows, state);
+    const int loss_word = block.value();
+    NGD_STAGE(ctx, loss_factors_into<T>, ctx, loss, state.outputs.const_view(), batch.targets, lf,
+              block.at(loss_word));
+    const std::int64_t p = model.n_params();
+    const Matrix<T> g = detail::gradient_at<T>(ctx, model, theta.data, batch, state, lf);
+    NGD_STAGE(ctx, count_nonfinite_into<T>, ctx, g.const_view(), block.fault());
+    const int g2_word = block.value();
+    NGD_STAGE(ctx, dot_into<T>, ctx, p, g.data(), g.data(), block.at(g2_word));
+    const double eta = options_.learning_rate;
+    Matrix<T> next(p, 1, ctx.memory_space());
+    NGD_STAGE(ctx, copy_vector<T>, ctx, p, theta_in.data, next.data());
+    NGD_STAGE(ctx, axpby<T>, ctx, p, T(-eta), g.data(), T(1), next.data());
+    int loss_after_word = -1;
+    if (options_.evaluate_after) {
+        ForwardState<T> after;
+        LossFactors<T> factors;
+        NGD_STAGE(ctx, forward<T>, ctx, model, next.data(), batch.inputs, batch.output_rows, after);
+        loss_after_word = block.value();
+        NGD_STAGE(ctx, loss_factors_into<T>, ctx, loss, after.outputs.const_view(), batch.targets,
+                  factors, block.at(loss_after_word));
+    }
+
+    block.read();
+    if (!block.clean()) return false;
+    r.loss_before = block[loss_word];
+    r.form = SolveForm::factor;
+    const double g2 = block[g2_word];
+    r.predicted_reduction = eta * g2;
+    r.learning_rate = eta;
+    r.step_norm = eta * std::sqrt(g2);
+    if (options_.evaluate_after) {
+        describe_evaluation(r, block[loss_after_word]);
+    } else {
+        r.loss_after = r.actual_reduction = r.gain_ratio = std::numeric_limits<double>::quiet_NaN();
+    }
+    NGD_STAGE(ctx, copy_vector<T>, ctx, p, next.data(), theta.data);
+    return true;
+}
+
+template <class T>
+StepReport GradientDescent<T>::step_host_driven(Context& ctx, const Mlp& model, MatrixView<T> theta,
+                                                const Batch<T>& batch, Loss loss) {
+    const char* fn = "ngd::GradientDescent::step";
     const MatrixView<const T> theta_in = theta;
     detail::check_theta<T>(ctx, fn, model, theta_in);
     detail::check_batch<T>(ctx, fn, model, batch, loss);
@@ -230,11 +395,17 @@ StepReport GradientDescent<T>::step(Context& ctx, const Mlp& model, MatrixView<T
     const double g2 = NGD_STAGE(ctx, dot<T>, ctx, p, g.data(), g.data());
     r.predicted_reduction = eta * g2;
     r.learning_rate = eta;
-    Matrix<T> next = take_step<T>(ctx, model, theta_in, batch, loss, eta, g, std::sqrt(g2),
-                                  options_.evaluate_after, r);
+    r.step_norm = eta * std::sqrt(g2);
+    Matrix<T> next(p, 1, ctx.memory_space());
+    NGD_STAGE(ctx, copy_vector<T>, ctx, p, theta_in.data, next.data());
+    NGD_STAGE(ctx, axpby<T>, ctx, p, T(-eta), g.data(), T(1), next.data());
+    if (options_.evaluate_after) {
+        describe_evaluation(r, loss_at<T>(ctx, model, next.data(), batch, loss));
+    } else {
+        r.loss_after = r.actual_reduction = r.gain_ratio = std::numeric_limits<double>::quiet_NaN();
+    }
     NGD_STAGE(ctx, copy_vector<T>, ctx, p, next.data(), theta.data);
     ctx.synchronize();
-    r.seconds.total = seconds_since(t0);
     return r;
 }
 

@@ -14,6 +14,7 @@
 #include "mixed_solve.hpp"
 #include "ngd/error.hpp"
 #include "result_checks.hpp"
+#include "status_block.hpp"
 
 namespace ngd::detail {
 
@@ -23,6 +24,7 @@ LossFactors<T> evaluate(Context& ctx, const Mlp& model, const T* theta, const Ba
     NGD_STAGE(ctx, forward<T>, ctx, model, theta, batch.inputs, batch.output_rows, state);
     LossFactors<T> factors;
     NGD_STAGE(ctx, loss_factors<T>, ctx, loss, state.outputs.const_view(), batch.targets, factors);
+    ctx.note_host_sync();  // the loss value came back to the host
     return factors;
 }
 
@@ -81,8 +83,9 @@ SolveForm choose_form(const char* fn, Loss loss, SolveForm requested) {
 template <class T>
 GramSystem<T>::GramSystem(Context& ctx, const char* fn, const Mlp& model, MatrixView<const T> theta,
                           const Batch<T>& batch, Loss loss, const DirectionOptions& options,
-                          bool time_stages)
+                          bool time_stages, StatusBlock* defer)
     : ctx_(ctx),
+      defer_(defer),
       fn_(fn),
       model_(model),
       theta_(theta),
@@ -92,7 +95,6 @@ GramSystem<T>::GramSystem(Context& ctx, const char* fn, const Mlp& model, Matrix
       gram_mode_(options.gram_mode),
       automatic_(options.form == SolveForm::automatic),
       precision_(options.precision) {
-    const MemorySpace space = ctx.memory_space();
     n_ = batch.size();
     k_ = model.n_outputs();
     big_n_ = n_ * k_;
@@ -100,6 +102,10 @@ GramSystem<T>::GramSystem(Context& ctx, const char* fn, const Mlp& model, Matrix
     // Forward pass and loss factors.
     double t0 = now_seconds();
     NGD_STAGE(ctx, forward<T>, ctx, model, theta.data, batch.inputs, batch.output_rows, state_);
+    if (defer != nullptr) {
+        construct_deferred(options);
+        return;
+    }
     // Finite theta and inputs can still overflow in the forward pass (entries near the type's
     // limits): say so here rather than let NaN reach the solver.
     const NonFiniteCount bad = NGD_STAGE(ctx, count_nonfinite<T>, ctx, state_.outputs.const_view());
@@ -114,6 +120,7 @@ GramSystem<T>::GramSystem(Context& ctx, const char* fn, const Mlp& model, Matrix
     }
     NGD_STAGE(ctx, loss_factors<T>, ctx, loss, state_.outputs.const_view(), batch.targets,
               factors_);
+    ctx.note_host_sync();  // the loss value came back to the host
 
     // The system: factor form (M, u, n lambda I) or natural-residual form (I, rho, n lambda
     // H^{-1}). Automatic falls back to the factor form where H^{-1} overflows the type (huge
@@ -150,11 +157,43 @@ GramSystem<T>::GramSystem(Context& ctx, const char* fn, const Mlp& model, Matrix
 
     // Seeds and the Gram matrix G = A A^T (lower triangle), kept for every damping tried.
     t0 = now_seconds();
+    allocate_and_build();
+    mark(seconds_gram_, t0);
+}
+
+template <class T>
+void GramSystem<T>::allocate_and_build() {
+    const MemorySpace space = ctx_.memory_space();
     gram_ = Matrix<T>(big_n_, big_n_, space);
     build_system();
     work_ = Matrix<T>(big_n_, big_n_, space);
     shift_ = Matrix<T>(big_n_, 1, space);
-    mark(seconds_gram_, t0);
+}
+
+template <class T>
+void GramSystem<T>::construct_deferred(const DirectionOptions& options) {
+    // The constructor's checks as fault words of the block; a fault sends the caller to the
+    // host-driven path, where they throw (or, for H^{-1}, move to the factor form).
+    NGD_STAGE(ctx_, count_nonfinite_into<T>, ctx_, state_.outputs.const_view(), defer_->fault());
+    loss_word_ = defer_->value();
+    NGD_STAGE(ctx_, loss_factors_into<T>, ctx_, loss_, state_.outputs.const_view(), batch_.targets,
+              factors_, defer_->at(loss_word_));
+    form_ = choose_form(fn_, loss_, options.form);
+    natural_ = form_ == SolveForm::natural_residual;
+    if (natural_ && loss_ == Loss::logistic) {
+        NGD_STAGE(ctx_, count_nonfinite_into<T>, ctx_, factors_.curvature_inverse.const_view(),
+                  defer_->fault());
+    }
+    rhs_ = natural_ ? &factors_.natural_residual : &factors_.residual;
+    NGD_STAGE(ctx_, count_nonfinite_into<T>, ctx_, rhs_->const_view(), defer_->fault());
+    factor_ =
+        natural_ || loss_ == Loss::squared ? MatrixView<const T>() : factors_.factor.const_view();
+    allocate_and_build();
+}
+
+template <class T>
+double GramSystem<T>::loss() const {
+    return defer_ != nullptr ? (*defer_)[loss_word_] : factors_.value;
 }
 
 template <class T>
@@ -164,6 +203,12 @@ void GramSystem<T>::build_system() {
               batch_.output_rows, seeds);
     build_gram<T>(ctx_, model_, batch_.inputs, state_, seeds, gram_mode_, gram_.view());
     mean_diagonal_ = 0;
+    if (defer_ != nullptr) {
+        // The overflow check below, as a count of NaN/Inf on the diagonal (a 1 x N view).
+        const MatrixView<const T> diag(gram_.data(), 1, big_n_, big_n_ + 1, gram_.space());
+        NGD_STAGE(ctx_, count_nonfinite_into<T>, ctx_, diag, defer_->fault());
+        return;
+    }
     // Read before any factorization overwrites a copy of it: the acceptance test's D, and the
     // place where an overflow of the Gram shows (a NaN from inf * 0 would otherwise reach
     // Cholesky and read as "not positive definite").
@@ -236,6 +281,14 @@ std::int64_t GramSystem<T>::try_cholesky(double damping, Matrix<T>& alpha) {
         last_.used = SolvePrecision::mixed;
         return 0;
     }
+    copy_lower_to_work();
+    NGD_STAGE(ctx_, copy_vector<T>, ctx_, big_n_, rhs_->data(), alpha.data());
+    return NGD_STAGE(ctx_, cholesky_solve<T>, ctx_, work_.view(), shift_.const_view(),
+                     alpha.view());
+}
+
+template <class T>
+void GramSystem<T>::copy_lower_to_work() {
     // The factorization reads and overwrites only the lower triangle, so only that is copied, in
     // column panels (N - c0) x w: about half the traffic of the whole N x N (N = 40960 in double:
     // 13 GB, not 27), in at most 64 copies. gram_ itself stays intact for the residual and retries.
@@ -247,9 +300,6 @@ std::int64_t GramSystem<T>::try_cholesky(double damping, Matrix<T>& alpha) {
         const MatrixView<T> to(work_.data() + c0 + c0 * big_n_, rows, w, big_n_, work_.space());
         NGD_STAGE(ctx_, copy_matrix<T>, ctx_, from, to);
     }
-    NGD_STAGE(ctx_, copy_vector<T>, ctx_, big_n_, rhs_->data(), alpha.data());
-    return NGD_STAGE(ctx_, cholesky_solve<T>, ctx_, work_.view(), shift_.const_view(),
-                     alpha.view());
 }
 
 template <class T>
@@ -287,13 +337,10 @@ void GramSystem<T>::pseudo_inverse_solve(double damping, Matrix<T>& alpha) {
 template <class T>
 double GramSystem<T>::equilibrated_residual(const Matrix<T>& alpha, Matrix<T>& w,
                                             double* backward) {
-    // w = G alpha; r = w + shift .* alpha - rhs with the shift of the last system solved, weighed
-    // by D = diag(G) + shift (the acceptance test of result_checks.hpp).
+    // r = G alpha + shift .* alpha - rhs with the shift of the last system solved, weighed by
+    // D = diag(G) + shift (the acceptance test of result_checks.hpp).
     Matrix<T> r(big_n_, 1, ctx_.memory_space());
-    NGD_STAGE(ctx_, symv_lower<T>, ctx_, gram_.const_view(), alpha.data(), w.data());
-    NGD_STAGE(ctx_, multiply<T>, ctx_, big_n_, shift_.data(), alpha.data(), r.data());
-    NGD_STAGE(ctx_, axpby<T>, ctx_, big_n_, T(1), w.data(), T(1), r.data());
-    NGD_STAGE(ctx_, axpby<T>, ctx_, big_n_, T(-1), rhs_->data(), T(1), r.data());
+    residual(alpha, w, r);
     const Matrix<T> shift = to_host<T>(ctx_, shift_.const_view());
     std::vector<double> d = gram_diagonal_;
     for (std::int64_t i = 0; i < big_n_; ++i) d[i] += double(shift[i]);
@@ -303,6 +350,14 @@ double GramSystem<T>::equilibrated_residual(const Matrix<T>& alpha, Matrix<T>& w
         *backward = backward_error<T>(ctx_, big_n_, r.data(), alpha.data(), rhs_->data(), norm_k);
     }
     return detail::equilibrated_residual<T>(ctx_, big_n_, r.data(), rhs_->data(), d);
+}
+
+template <class T>
+void GramSystem<T>::residual(const Matrix<T>& alpha, Matrix<T>& w, Matrix<T>& r) {
+    NGD_STAGE(ctx_, symv_lower<T>, ctx_, gram_.const_view(), alpha.data(), w.data());
+    NGD_STAGE(ctx_, multiply<T>, ctx_, big_n_, shift_.data(), alpha.data(), r.data());
+    NGD_STAGE(ctx_, axpby<T>, ctx_, big_n_, T(1), w.data(), T(1), r.data());
+    NGD_STAGE(ctx_, axpby<T>, ctx_, big_n_, T(-1), rhs_->data(), T(1), r.data());
 }
 
 template <class T>
@@ -374,6 +429,81 @@ Solution<T> GramSystem<T>::solve(double damping, const Ladder& ladder, double& s
     }
     s.curvature = NGD_STAGE(ctx_, dot<T>, ctx_, big_n_, w.data(), w.data()) / double(n_);
     return s;
+}
+
+template <class T>
+DeferredSolution<T> GramSystem<T>::solve_deferred(double damping, StatusBlock& block) {
+    const MemorySpace space = ctx_.memory_space();
+    DeferredSolution<T> q;
+    q.damping = damping;
+    set_shift(damping);
+    if (natural_ && loss_ == Loss::logistic) {
+        NGD_STAGE(ctx_, count_nonfinite_into<T>, ctx_, shift_.const_view(), block.fault());
+    }
+    // The Cholesky try of try_cholesky, its info a fault word.
+    Matrix<T> alpha(big_n_, 1, space), w(big_n_, 1, space), r(big_n_, 1, space);
+    copy_lower_to_work();
+    NGD_STAGE(ctx_, copy_vector<T>, ctx_, big_n_, rhs_->data(), alpha.data());
+    NGD_STAGE(ctx_, cholesky_solve_into<T>, ctx_, work_.view(), shift_.const_view(), alpha.view(),
+              block.fault());
+    // The acceptance test's sums and the backward error's norms (equilibrated_residual's).
+    residual(alpha, w, r);
+    q.sums = block.values(3);
+    NGD_STAGE(ctx_, equilibrated_sums_into<T>, ctx_, gram_.const_view(), shift_.const_view(),
+              r.data(), rhs_->data(), block.at(q.sums));
+    q.norms = block.values(4);
+    NGD_STAGE(ctx_, dot_into<T>, ctx_, big_n_, r.data(), r.data(), block.at(q.norms));
+    NGD_STAGE(ctx_, dot_into<T>, ctx_, big_n_, alpha.data(), alpha.data(), block.at(q.norms + 1));
+    NGD_STAGE(ctx_, dot_into<T>, ctx_, big_n_, rhs_->data(), rhs_->data(), block.at(q.norms + 2));
+    NGD_STAGE(ctx_, frobenius_norm_lower_into<T>, ctx_, gram_.const_view(), shift_.const_view(),
+              block.at(q.norms + 3));
+    // d = A^T alpha, and the model's dots as solve() takes them.
+    q.d = Matrix<T>(model_.n_params(), 1, space);
+    const MatrixView<const T> coeff(alpha.data(), k_, n_, space);
+    NGD_STAGE(ctx_, transpose_product<T>, ctx_, model_, theta_.data, batch_.inputs, state_, factor_,
+              batch_.output_rows, coeff, q.d.data());
+    NGD_STAGE(ctx_, count_nonfinite_into<T>, ctx_, q.d.const_view(), block.fault());
+    q.model = block.values(3);
+    NGD_STAGE(ctx_, dot_into<T>, ctx_, model_.n_params(), q.d.data(), q.d.data(),
+              block.at(q.model));
+    const Matrix<T>& lin = natural_ ? factors_.gradient : factors_.residual;
+    NGD_STAGE(ctx_, dot_into<T>, ctx_, big_n_, lin.data(), w.data(), block.at(q.model + 2));
+    if (natural_ && loss_ == Loss::logistic) {
+        NGD_STAGE(ctx_, multiply<T>, ctx_, big_n_, factors_.factor.data(), w.data(), w.data());
+    }
+    NGD_STAGE(ctx_, dot_into<T>, ctx_, big_n_, w.data(), w.data(), block.at(q.model + 1));
+    return q;
+}
+
+template <class T>
+bool GramSystem<T>::finish_deferred(const DeferredSolution<T>& q, const StatusBlock& block,
+                                    double max_residual, Solution<T>& out) const {
+    if (!block.clean()) return false;
+    // The acceptance test from plain sums; where they over- or underflow (or a D_i is not > 0),
+    // result_checks' scaled norms decide, on the host-driven path.
+    const double rr = block[q.sums], uu = block[q.sums + 1];
+    if (block[q.sums + 2] != 0 || !std::isfinite(rr) || !std::isfinite(uu) ||
+        !(uu >= std::numeric_limits<double>::min())) {
+        return false;
+    }
+    const double residual = std::sqrt(rr / uu);
+    if (max_residual < 0) max_residual = max_solve_residual<T>();
+    if (!(residual <= max_residual)) return false;
+
+    out.damping = q.damping;
+    out.cholesky_tries = 1;
+    out.solve_residual = residual;
+    out.report = SolveReport{};
+    out.report.requested = precision_;
+    out.report.solve_residual = residual;
+    // backward_error() of mixed_solve.hpp from the same dots.
+    const double r_norm = std::sqrt(block[q.norms]), x_norm = std::sqrt(block[q.norms + 1]);
+    const double u_norm = std::sqrt(block[q.norms + 2]), norm_k = block[q.norms + 3];
+    const double eta = r_norm / (norm_k * x_norm + u_norm);
+    out.report.backward_error = std::isfinite(eta) ? eta : std::numeric_limits<double>::infinity();
+    out.gradient_dot = block[q.model + 2] / double(n_);
+    out.curvature = block[q.model + 1] / double(n_);
+    return true;
 }
 
 #define NGD_INSTANTIATE_PIPELINE(T)                                                                \

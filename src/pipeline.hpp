@@ -16,6 +16,8 @@
 
 namespace ngd::detail {
 
+class StatusBlock;
+
 /// Forward pass into `state` and the loss factors at theta (arguments already checked).
 template <class T>
 LossFactors<T> evaluate(Context& ctx, const Mlp& model, const T* theta, const Batch<T>& batch,
@@ -58,15 +60,32 @@ struct Solution {
     double curvature = 0;       ///< d^T F d (undamped Gauss-Newton)
 };
 
+/// What GramSystem::solve_deferred queued: d, and the words of the StatusBlock that will hold the
+/// solve's scalars once the block is read.
+template <class T>
+struct DeferredSolution {
+    Matrix<T> d;  ///< p x 1, in the context's memory space
+    double damping = 0;
+    int sums = -1;   ///< sum r^2/D, sum u^2/D, #bad D (equilibrated_sums_into)
+    int norms = -1;  ///< |r|^2, |alpha|^2, |u|^2, |K|_F (the backward error)
+    int model = -1;  ///< d.d, then |w|^2 (n d^T F d; guarded_step_into reads both), then rhs_e.w
+};
+
 template <class T>
 class GramSystem {
   public:
     /// Forward pass, loss factors, choice of form, seeds and Gram at theta. Throws InvalidArgument
-    /// when `options.form` does not fit the loss.
+    /// when `options.form` does not fit the loss. With `defer`, the checks of what it computed
+    /// (NaN/Inf outputs, right-hand side, Gram diagonal; H^{-1} in the natural form) and the loss
+    /// value go into words of the block instead of being read: nothing synchronises, and only
+    /// solve_deferred() may follow; a fault in the block means the step is redone without it,
+    /// where the same checks throw.
     GramSystem(Context& ctx, const char* fn, const Mlp& model, MatrixView<const T> theta,
-               const Batch<T>& batch, Loss loss, const DirectionOptions& options, bool time_stages);
+               const Batch<T>& batch, Loss loss, const DirectionOptions& options, bool time_stages,
+               StatusBlock* defer = nullptr);
 
-    double loss() const { return factors_.value; }
+    /// The loss at theta (deferred: after the block is read).
+    double loss() const;
     /// The form in use; automatic can move from natural_residual to factor in solve(), when
     /// n lambda H^{-1} overflows at the damping tried.
     SolveForm form() const { return form_; }
@@ -82,6 +101,18 @@ class GramSystem {
     Solution<T> solve(double damping, const Ladder& ladder, double& seconds_solve,
                       double& seconds_direction);
 
+    /// Deferred construction only: one Cholesky try at lambda = damping in working precision, its
+    /// acceptance test, d = A^T alpha and the dots of the Gauss-Newton model, all into `block`
+    /// (the constructor's for the first try, a new one for each later try; its faults: the
+    /// factorization's info, a non-finite shift or d). No synchronisation.
+    DeferredSolution<T> solve_deferred(double damping, StatusBlock& block);
+    /// After `block` is read: the Solution of solve() from the words of `queued` when the try
+    /// passed every check of the block, with the acceptance test's residual at most max_residual
+    /// (negative: the library's threshold); false when the step must be redone on the host-driven
+    /// path (a fault, a failed or rejected Cholesky, sums a plain double cannot hold).
+    bool finish_deferred(const DeferredSolution<T>& queued, const StatusBlock& block,
+                         double max_residual, Solution<T>& out) const;
+
   private:
     // (g + diag(shift(lambda))) alpha = rhs into alpha, in the precision asked for (mixed falls
     // back to the working Cholesky by itself); returns info (0 ok, > 0, or -1 non-finite) and
@@ -91,14 +122,24 @@ class GramSystem {
     void set_shift(double damping);
     // Seeds for factor_ and the Gram's lower triangle into gram_.
     void build_system();
+    // gram_ (built), work_ and shift_.
+    void allocate_and_build();
+    // The rest of the deferred constructor, after the forward pass.
+    void construct_deferred(const DirectionOptions& options);
     // Automatic form only: the factor form from here on (rebuilds the Gram with M).
     void use_factor_form();
     // w = G alpha and the equilibrated residual of the last system solved (Inf if not finite);
     // its normwise backward error into *backward when given.
     double equilibrated_residual(const Matrix<T>& alpha, Matrix<T>& w, double* backward = nullptr);
+    // r = (G + diag(shift)) alpha - rhs, and w = G alpha on the way.
+    void residual(const Matrix<T>& alpha, Matrix<T>& w, Matrix<T>& r);
+    // The lower triangle of G into work_, for a factorization that overwrites it.
+    void copy_lower_to_work();
     void mark(double& slot, double start) const;
 
     Context& ctx_;
+    StatusBlock* defer_ = nullptr;
+    int loss_word_ = -1;  // deferred: the loss value's word
     const char* fn_;
     const Mlp& model_;
     MatrixView<const T> theta_;

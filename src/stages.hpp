@@ -32,6 +32,14 @@ struct NonFiniteCount {
     std::int64_t first = -1;
 };
 
+/// NaturalGradient's step guard (optimizer.hpp): eta = learning_rate, shortened so that
+/// |eta d| <= max_step_norm and eta sqrt(d^T F d) <= max_output_change (src/step_guard.hpp).
+struct StepGuard {
+    double learning_rate = 1;
+    double max_step_norm = 0;
+    double max_output_change = 0;
+};
+
 namespace reference {
 #include "stage_signatures.inc"
 }  // namespace reference

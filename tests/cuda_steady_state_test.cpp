@@ -1,11 +1,11 @@
 // The steady state of a CUDA NaturalGradient step with fixed damping, read from the backend's
-// debug counters (kernels/baselines.cuh): after warm-up steps, a step must make no device
-// allocation that reaches the driver (Matrix memory and scratch come from the pool, the potrf
-// workspace and status words are cached). Its host synchronisations are printed, not asserted:
-// reducing them to one is planned (docs/performance.md, "One host synchronisation") and needs the
-// pipeline restructured; the count printed here is the figure that plan starts from. Also: the
-// scratch of a stage goes back to the pool, so a second context on the same device can use it.
-// Skips without a device.
+// debug counters (kernels/baselines.cuh): after warm-up steps, a step makes no device allocation
+// that reaches the driver (Matrix memory and scratch come from the pool, the potrf workspace and
+// status words are cached) and synchronises with the host exactly once (the read of its status
+// block: docs/performance.md, "One host synchronisation"), as the context's own count
+// (Context::host_syncs(), checked on every backend in tests/backend_deferred_test.cpp) says. Also:
+// the scratch of a stage goes back to the pool, so a second context on the same device can use
+// it. Skips without a device.
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -59,19 +59,22 @@ TYPED_TEST(CudaSteadyState, FixedDampingStepAllocatesNothing) {
     }
     cuda.synchronize();
     const DebugCounters before = debug_counters();
+    const std::int64_t context_before = cuda.host_syncs();
     const ngd::StepReport report = opt.step(cuda, p.model, c.theta.view(), c.batch(), p.loss);
-    cuda.synchronize();
     const DebugCounters d = difference(debug_counters(), before);
+    const std::int64_t context_syncs = cuda.host_syncs() - context_before;
     std::cout << "[ steady state ] " << (sizeof(T) == 8 ? "double" : "float")
               << " NaturalGradient step (fixed damping, N = " << p.big_n()
-              << "): host synchronisations " << d.host_syncs << " (the context's synchronize "
-              << "after the step included), device allocations " << d.device_allocations
+              << "): host synchronisations " << d.host_syncs << " (context's count "
+              << context_syncs << "), device allocations " << d.device_allocations
               << ", memory releases " << d.memory_releases << ", Gram layers fused "
               << d.gram_layers_fused << " / cuBLAS " << d.gram_layers_cublas << ", Cholesky tries "
               << report.cholesky_tries << "\n";
     EXPECT_EQ(d.device_allocations, 0);
     EXPECT_EQ(d.memory_releases, 0);
-    EXPECT_GE(d.host_syncs, 1);
+    EXPECT_EQ(d.host_syncs, 1);
+    EXPECT_EQ(context_syncs, 1);
+    EXPECT_EQ(report.rung, ngd::Rung::cholesky);
 }
 
 TEST(CudaScratch, StageScratchGoesBackToThePool) {

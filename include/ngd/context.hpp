@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -57,6 +58,16 @@ class NGD_API Context {
     /// Waits until all work queued on this context is done (synchronises).
     void synchronize();
 
+    /// Debug counter: the points where the library waited for this context's backend, i.e. read
+    /// one of its results on the host (a scalar a stage returned, a copy into host memory) or
+    /// called synchronize(). On CUDA each is a host synchronisation; the CPU backends count the
+    /// same points (there is nothing to wait for), so the count is a property of the code path
+    /// and reads the same on every backend. A steady-state NaturalGradient step with fixed
+    /// damping makes one (docs/performance.md, "One host synchronisation").
+    std::int64_t host_syncs() const { return host_syncs_; }
+    /// Internal: counts one such point.
+    void note_host_sync() { ++host_syncs_; }
+
     /// Upper bound in bytes for the scratch that the explicit Gram mode streams J through (one
     /// column block of A at a time). Default: 256 MiB.
     void set_memory_budget(std::size_t bytes) { memory_budget_ = bytes; }
@@ -71,6 +82,7 @@ class NGD_API Context {
     int device_ = -1;
     int n_threads_ = 0;
     std::size_t memory_budget_ = std::size_t(256) << 20;
+    std::int64_t host_syncs_ = 0;
     struct CudaDeleter {
         void operator()(detail::CudaState* s) const noexcept;
     };

@@ -72,6 +72,11 @@ struct StepReport {
     } seconds;
 };
 
+namespace detail {
+template <class T>
+class GramSystem;
+}
+
 template <class T>
 class NGD_API NaturalGradient {
   public:
@@ -84,6 +89,14 @@ class NGD_API NaturalGradient {
         SolvePrecision precision = SolvePrecision::working;
         bool evaluate_after = true;  ///< evaluate the loss at the new theta (always on for LM)
         bool time_stages = false;    ///< per-stage times in the report (synchronises per stage)
+        /// A step in working precision (without time_stages) queues every check and scalar it
+        /// needs into one block that it reads back once: one host synchronisation on CUDA (one
+        /// per try under Levenberg-Marquardt). When a check fails, or a try's Cholesky fails or is
+        /// rejected, it redoes the step on the host-driven path, which reads each result as it is
+        /// computed (and throws, or walks the ladder), and stays on that path until a step
+        /// succeeds there without the ladder. false: the host-driven path always. The results
+        /// are the same either way.
+        bool deferred_checks = true;
 
         DampingPolicy policy = DampingPolicy::fixed;
         DampingRule rule = DampingRule::nielsen;
@@ -113,14 +126,29 @@ class NGD_API NaturalGradient {
     /// The damping the next step starts from (changes under the adaptive policy).
     double damping() const { return damping_; }
 
-    /// theta <- theta - eta d. theta: p x 1 in the context's memory space. Synchronises.
+    /// theta <- theta - eta d. theta: p x 1 in the context's memory space. Synchronises: once per
+    /// try in the steady state (Options::deferred_checks), where on CUDA the update
+    /// of theta is the last work queued on the context's stream when step returns (ngd's later
+    /// calls and copies, and work on the legacy default stream, are ordered after it; elsewhere
+    /// call ctx.synchronize() first).
     StepReport step(Context& ctx, const Mlp& model, MatrixView<T> theta, const Batch<T>& batch,
                     Loss loss);
 
   private:
+    // The step with one read of a StatusBlock; false when it must be redone on the host-driven
+    // path (nothing of the caller's written).
+    bool step_deferred(Context& ctx, const Mlp& model, MatrixView<T> theta, const Batch<T>& batch,
+                       Loss loss, StepReport& report);
+    StepReport step_host_driven(Context& ctx, const Mlp& model, MatrixView<T> theta,
+                                const Batch<T>& batch, Loss loss);
+    // Levenberg-Marquardt: whether the try (damping `used`, report r) is accepted; adapts
+    // damping_ and nu_.
+    bool adapt(StepReport& r, double used, detail::GramSystem<T>& system);
+
     Options options_;
     double damping_;
-    double nu_ = 2;  // Nielsen's growth factor for consecutive rejections
+    double nu_ = 2;         // Nielsen's growth factor for consecutive rejections
+    bool deferred_ = true;  // the last step did not need the host-driven path
 };
 
 template <class T>
@@ -129,16 +157,25 @@ class NGD_API GradientDescent {
     struct Options {
         double learning_rate = 0.1;
         bool evaluate_after = true;
+        /// As NaturalGradient's: the step reads its results back once, and is redone on the
+        /// host-driven path (which throws) when a check fails.
+        bool deferred_checks = true;
     };
     GradientDescent() : GradientDescent(Options{}) {}
     explicit GradientDescent(Options options);
     const Options& options() const { return options_; }
 
-    /// theta <- theta - eta grad L. Synchronises.
+    /// theta <- theta - eta grad L. Synchronises (once, with deferred checks; see
+    /// NaturalGradient::step for when theta's update is done).
     StepReport step(Context& ctx, const Mlp& model, MatrixView<T> theta, const Batch<T>& batch,
                     Loss loss);
 
   private:
+    bool step_deferred(Context& ctx, const Mlp& model, MatrixView<T> theta, const Batch<T>& batch,
+                       Loss loss, StepReport& report);
+    StepReport step_host_driven(Context& ctx, const Mlp& model, MatrixView<T> theta,
+                                const Batch<T>& batch, Loss loss);
+
     Options options_;
 };
 

@@ -107,6 +107,10 @@ void bind_core(nb::module_& m) {
                      &ngd::Context::set_memory_budget)
         .def("synchronize", &ngd::Context::synchronize, nb::call_guard<nb::gil_scoped_release>(),
              "Waits until all work queued on this context is done.")
+        .def_prop_ro("host_syncs", &ngd::Context::host_syncs,
+                     "Debug counter: the points where ngd waited for this context's backend (a "
+                     "result read back to the host, a copy into host memory, synchronize()); one "
+                     "host synchronisation each on CUDA, counted the same way on the CPU backends.")
         .def("__repr__",
              [](const ngd::Context& c) { return "ngd.Context(" + c.description() + ")"; });
 

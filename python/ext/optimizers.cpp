@@ -26,6 +26,7 @@ ngd::NaturalGradient<float>::Options to_float(const ngd::NaturalGradient<double>
     f.precision = o.precision;
     f.evaluate_after = o.evaluate_after;
     f.time_stages = o.time_stages;
+    f.deferred_checks = o.deferred_checks;
     f.policy = o.policy;
     f.rule = o.rule;
     f.damping_min = o.damping_min;
@@ -43,6 +44,7 @@ ngd::GradientDescent<float>::Options to_float(const ngd::GradientDescent<double>
     ngd::GradientDescent<float>::Options f;
     f.learning_rate = o.learning_rate;
     f.evaluate_after = o.evaluate_after;
+    f.deferred_checks = o.deferred_checks;
     return f;
 }
 
@@ -92,7 +94,7 @@ void bind_optimizers(nb::module_& m) {
                nb::handle rule, double damping_min, double damping_max, int max_rejections,
                int damping_raises, double raise_factor, nb::handle fallback,
                double max_solve_residual, double max_step_norm, double max_output_change,
-               nb::handle precision) {
+               nb::handle precision, bool deferred_checks) {
                 O o;
                 o.learning_rate = learning_rate;
                 o.damping = damping;
@@ -114,6 +116,7 @@ void bind_optimizers(nb::module_& m) {
                 o.max_output_change = max_output_change;
                 o.precision =
                     enum_arg<ngd::SolvePrecision>(precision, "ngd.NaturalGradient", "precision");
+                o.deferred_checks = deferred_checks;
                 new (self) NaturalGradientBoth(o);
             },
             nb::kw_only(), arg("learning_rate") = d.learning_rate, arg("damping") = d.damping,
@@ -124,7 +127,7 @@ void bind_optimizers(nb::module_& m) {
             arg("damping_raises") = d.damping_raises, arg("raise_factor") = d.raise_factor,
             arg("fallback") = "pseudo_inverse", arg("max_solve_residual") = d.max_solve_residual,
             arg("max_step_norm") = d.max_step_norm, arg("max_output_change") = d.max_output_change,
-            arg("precision") = "working")
+            arg("precision") = "working", arg("deferred_checks") = d.deferred_checks)
         .def_prop_ro("damping",
                      [](const NaturalGradientBoth& o) {
                          return o.last_double ? o.f64.damping() : o.f32.damping();
@@ -144,13 +147,16 @@ void bind_optimizers(nb::module_& m) {
     nb::class_<GradientDescentBoth>(m, "GradientDescent", "Plain gradient descent.")
         .def(
             "__init__",
-            [](GradientDescentBoth* self, double learning_rate, bool evaluate_after) {
+            [](GradientDescentBoth* self, double learning_rate, bool evaluate_after,
+               bool deferred_checks) {
                 ngd::GradientDescent<double>::Options o;
                 o.learning_rate = learning_rate;
                 o.evaluate_after = evaluate_after;
+                o.deferred_checks = deferred_checks;
                 new (self) GradientDescentBoth(o);
             },
-            nb::kw_only(), arg("learning_rate") = 0.1, arg("evaluate_after") = true)
+            nb::kw_only(), arg("learning_rate") = 0.1, arg("evaluate_after") = true,
+            arg("deferred_checks") = true)
         .def_prop_ro("learning_rate",
                      [](const GradientDescentBoth& o) { return o.f64.options().learning_rate; })
         .def(

@@ -82,3 +82,21 @@ def test_step_report_repr_shows_small_values():
                                f"gram={r.seconds.gram!r}, solve={r.seconds.solve!r}, "
                                f"direction={r.seconds.direction!r}, "
                                f"total={r.seconds.total!r})")
+
+
+def test_deferred_checks_read_back_once(ctx):
+    # A steady step with fixed damping reads its results back once (Context.host_syncs), and is
+    # the step of the host-driven path (mirrors tests/backend_deferred_test.cpp).
+    m = small_mlp()
+    x, y = batch(6, 5), targets("squared", 6, 3)
+    thetas, syncs = [], []
+    for deferred in (True, False):
+        opt = ngd.NaturalGradient(learning_rate=0.5, damping=1e-2, deferred_checks=deferred)
+        theta = m.init(seed=5)
+        opt.step(ctx, m, theta, x, y, "squared")
+        before = ctx.host_syncs
+        opt.step(ctx, m, theta, x, y, "squared")
+        syncs.append(ctx.host_syncs - before)
+        thetas.append(theta)
+    assert syncs[0] == 1 and syncs[1] > 1
+    assert np.array_equal(thetas[0], thetas[1])

@@ -119,6 +119,10 @@ class Context:
     @staticmethod
     def cpu_available() -> bool: ...
     @property
+    def host_syncs(self) -> int:
+        """Debug counter: the points where ngd waited for this context's backend (one host
+        synchronisation each on CUDA; counted the same way on the CPU backends)."""
+    @property
     def backend(self) -> Backend: ...
     @property
     def memory_space(self) -> MemorySpace: ...
@@ -349,9 +353,12 @@ class NaturalGradient:
                  damping_raises: int = 3, raise_factor: float = 10.0,
                  fallback: Fallback | str = "pseudo_inverse", max_solve_residual: float = -1.0,
                  max_step_norm: float = ..., max_output_change: float = ...,
-                 precision: SolvePrecision | str = "working") -> None:
+                 precision: SolvePrecision | str = "working",
+                 deferred_checks: bool = True) -> None:
         """Raises InvalidArgument for inconsistent options. precision: of the damped solve
-        (SolvePrecision); the StepReport says which gave the step."""
+        (SolvePrecision); the StepReport says which gave the step. deferred_checks: a fixed-policy
+        step in working precision reads its results back once (one host synchronisation on
+        CUDA), redone on the host-driven path when a check or the first Cholesky fails."""
     @property
     def damping(self) -> float:
         """The damping the next step starts from."""
@@ -366,7 +373,8 @@ class NaturalGradient:
 class GradientDescent:
     """theta <- theta - learning_rate grad L."""
 
-    def __init__(self, *, learning_rate: float = 0.1, evaluate_after: bool = True) -> None: ...
+    def __init__(self, *, learning_rate: float = 0.1, evaluate_after: bool = True,
+                 deferred_checks: bool = True) -> None: ...
     @property
     def learning_rate(self) -> float: ...
     def step(self, ctx: Context, model: Mlp, theta: ArrayLike, x: ArrayLike, y: ArrayLike,

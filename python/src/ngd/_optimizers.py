@@ -38,8 +38,9 @@ class NaturalGradient:
     "levenberg_marquardt"), gram_mode, form, evaluate_after, time_stages, rule, damping_min,
     damping_max, max_rejections, damping_raises, raise_factor, fallback, max_solve_residual,
     max_step_norm, max_output_change, precision ("working" or "mixed": a float32 Cholesky refined
-    in float64 for float64 theta; the StepReport says which gave the step). One object serves
-    float32 and float64 theta."""
+    in float64 for float64 theta; the StepReport says which gave the step), deferred_checks (a
+    fixed-policy step in working precision reads its results back once; Context.host_syncs
+    counts). One object serves float32 and float64 theta."""
 
     def __init__(self, **options: Any):
         self._impl = _ngd.NaturalGradient(**options)
@@ -66,7 +67,7 @@ class NaturalGradient:
 
 class GradientDescent:
     """Plain gradient descent: theta <- theta - learning_rate grad L. Options: learning_rate,
-    evaluate_after."""
+    evaluate_after, deferred_checks (as NaturalGradient's)."""
 
     def __init__(self, **options: Any):
         self._impl = _ngd.GradientDescent(**options)
