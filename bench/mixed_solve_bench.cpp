@@ -112,8 +112,9 @@ void bm_mixed_parts(benchmark::State& state, std::int64_t n) {
     for (auto _ : state) {
         factor.push_back(seconds_of([&] {
             double norm_k = 0;
+            ngd::FactorArithmetic arithmetic = ngd::FactorArithmetic::float32;
             NGD_STAGE(ctx, cholesky_factor_float, ctx, k.const_view(), no_shift.const_view(),
-                      l.view(), &norm_k);
+                      l.view(), &norm_k, &arithmetic);
         }));
         norm.push_back(seconds_of([&] {
             benchmark::DoNotOptimize(NGD_STAGE(ctx, frobenius_norm_lower<double>, ctx,

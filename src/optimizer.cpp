@@ -132,6 +132,7 @@ StepReport NaturalGradient<T>::step(Context& ctx, const Mlp& model, MatrixView<T
         r.precision = s.report.used;
         r.mixed_fallback = s.report.mixed_fallback;
         r.refinement_iterations = s.report.refinement_iterations;
+        r.cg_iterations = s.report.cg_iterations;
         r.backward_error = s.report.backward_error;
         r.form = system.form();  // automatic may have moved to the factor form in this solve
 

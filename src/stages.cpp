@@ -45,7 +45,15 @@ const char* to_string(SolveForm form) {
 }
 
 const char* to_string(SolvePrecision precision) {
-    return precision == SolvePrecision::mixed ? "mixed" : "working";
+    switch (precision) {
+        case SolvePrecision::working:
+            return "working";
+        case SolvePrecision::mixed:
+            return "mixed";
+        case SolvePrecision::mixed_tf32:
+            return "mixed_tf32";
+    }
+    return "unknown";
 }
 
 template <class T>
@@ -231,9 +239,9 @@ Matrix<T> damped_solve(Context& ctx, MatrixView<const T> gram, double shift,
     // Mixed precision reads the caller's gram and leaves it intact; when it falls back, or for
     // the working precision, Cholesky runs on a copy: the gram stays intact for the acceptance
     // test below.
-    const bool mixed = precision == SolvePrecision::mixed &&
+    const bool mixed = precision != SolvePrecision::working &&
                        detail::mixed_solve<T>(ctx, gram, shifts.const_view(), rhs, x.view(), rep);
-    rep.used = mixed ? SolvePrecision::mixed : SolvePrecision::working;
+    if (!mixed) rep.used = SolvePrecision::working;  // else mixed_solve said which factor
     if (!mixed) {
         Matrix<T> chol(big_n, big_n, space);
         NGD_STAGE(ctx, copy_matrix<T>, ctx, gram, chol.view());
@@ -349,10 +357,10 @@ Matrix<T> direction_from_jacobian(Context& ctx, MatrixView<const T> jacobian,
     const double norm_k =
         NGD_STAGE(ctx, frobenius_norm_lower<T>, ctx, g.const_view(), shifts.const_view());
     // Mixed precision leaves G intact; the working Cholesky (or the fallback) factors it in place.
-    const bool mixed = precision == SolvePrecision::mixed &&
+    const bool mixed = precision != SolvePrecision::working &&
                        detail::mixed_solve<T>(ctx, g.const_view(), shifts.const_view(), residual,
                                               alpha.view(), rep);
-    rep.used = mixed ? SolvePrecision::mixed : SolvePrecision::working;
+    if (!mixed) rep.used = SolvePrecision::working;  // else mixed_solve said which factor
     if (!mixed) {
         NGD_STAGE(ctx, copy_matrix<T>, ctx, residual, alpha.view());
         const std::int64_t info =

@@ -46,20 +46,34 @@ enum class SolveForm { automatic, factor, natural_residual };
 ///            the report says so (SolveReport::mixed_fallback). For float data there is no lower
 ///            precision to factor in: mixed is the working solve (the report says working, with
 ///            no refinement and no fallback).
+///            Where classical refinement stagnates, conjugate gradients preconditioned by the
+///            float factor continue from its iterate (at most 50 iterations) before the fallback;
+///            this carries the float factor to kappa(K) of about 1e8 (docs/performance.md).
+///   mixed_tf32: as mixed, but the float factor is blocked (block width 512, at most N / 8) and
+///            its trailing updates run on TF32 tensor cores (CUDA, sm_80 and newer; 10-bit
+///            mantissa products, float accumulation), emulated exactly on the reference and cpu
+///            backends (their oracle, not a speed path). The factor is accurate to about 1e-3 in
+///            place of 1e-7: classical refinement alone converges for kappa(K) up to about 1e3,
+///            conjugate gradients carry it to about 1e5; beyond, the fallback. Below sm_80 the
+///            CUDA backend factors in float32 and reports used = mixed. For float data it is
+///            the working solve, as mixed.
 /// Either way the solution then passes the same acceptance test.
-enum class SolvePrecision { working, mixed };
+enum class SolvePrecision { working, mixed, mixed_tf32 };
 
 /// What a damped solve did: damped_solve, direction and direction_from_jacobian fill it when given
 /// one; NaturalGradient copies it into its StepReport. With several right-hand sides, the largest
 /// iterations and errors over the columns.
 struct SolveReport {
     SolvePrecision requested = SolvePrecision::working;
-    /// The precision whose factorization gave the solution: mixed (the float factor, refined), or
-    /// working (asked for, float data, or the fallback).
+    /// The precision whose factorization gave the solution: mixed or mixed_tf32 (the float or
+    /// TF32 factor, refined), or working (asked for, float data, or the fallback).
     SolvePrecision used = SolvePrecision::working;
     bool mixed_fallback = false;    ///< mixed was asked for double data and refinement failed
     int refinement_iterations = 0;  ///< corrections alpha += (L L^T)^{-1} r applied
-    std::int64_t float_info = 0;    ///< the float factorization's info (0 ok, > 0 pivot, -1 NaN)
+    /// conjugate-gradient iterations (preconditioned by the float factor) taken after classical
+    /// refinement stagnated; 0 when it did not
+    int cg_iterations = 0;
+    std::int64_t float_info = 0;  ///< the float factorization's info (0 ok, > 0 pivot, -1 NaN)
     /// |K alpha - u|_2 / (|K|_F |alpha|_2 + |u|_2), in double, of the solution returned
     double backward_error = 0;
     /// |D^-1/2 (K alpha - u)| / |D^-1/2 u|, D = diag(K): the acceptance test's residual

@@ -76,7 +76,8 @@ def test_report_is_off_by_default_and_repr_is_readable(ctx):
     _, rep = ngd.damped_solve(ctx, k, 0.1, rhs, precision="MIXED", report=True)
     text = repr(rep)
     assert text.startswith("ngd.SolveReport(requested='mixed', used='mixed', mixed_fallback=False")
-    assert f"refinement_iterations={rep.refinement_iterations}, float_info=0, " in text
+    assert rep.cg_iterations == 0
+    assert f"refinement_iterations={rep.refinement_iterations}, cg_iterations=0, float_info=0, " in text
     assert f"backward_error={rep.backward_error!r}, solve_residual={rep.solve_residual!r})" in text
     with pytest.raises(AttributeError):
         rep.used = ngd.SolvePrecision.working
