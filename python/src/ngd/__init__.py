@@ -136,8 +136,9 @@ def direction(ctx, model, theta, x, y, loss, damping, *, output_rows=None,
               gram_mode="structured", form="automatic", precision="working", report=False,
               stream=None):
     """The damped natural-gradient direction d = (F + damping I)^{-1} grad L, shape (p,).
-    damping is lambda >= 0 in parameter space (n lambda on the Gram side). precision: "working"
-    "mixed" or "mixed_tf32" (SolvePrecision) for the damped solve. report=True returns (d, SolveReport)."""
+    damping is lambda >= 0 in parameter space (n lambda on the Gram side). precision: "working",
+    "mixed" or "mixed_tf32" (SolvePrecision) for the damped solve. report=True returns
+    (d, SolveReport)."""
     c = _Call(ctx, "ngd.direction", stream)
     args = (c.key(theta, "theta"), c.samples(x, "x"), c.samples(y, "y"))
     rows = c.samples(output_rows, "output_rows")
