@@ -29,10 +29,10 @@ double refinement_floor();
 /// fails), conjugate gradients on K, preconditioned by the same float factor, continue from its
 /// iterate to the same target, for at most kMaxCgIterations iterations (pcg_column in
 /// mixed_solve.cpp). Why 50: the preconditioned K has most eigenvalues within kappa(K) eps_factor
-/// of 1 and a few outliers; measured, CG takes 6-25 iterations where it converges at all
-/// (docs/performance.md), and each iteration costs one double matvec and one float
-/// factor solve (about 2-3% of a double Cholesky at N = 4096 on a CPU core), so 50 bounds the
-/// time lost before the fallback to about the float factorization's own cost.
+/// of 1 and a few outliers; measured, CG took 3-33 iterations where it converged (50 once, at the
+/// TF32 factor's edge; docs/performance.md). Each iteration costs one double matvec and one float
+/// factor solve, about 1.6% of a double Cholesky solve at N = 4096 on a CPU core, so 50
+/// iterations cost about 0.8 of the double factorization: beyond, the fallback is cheaper.
 constexpr int kMaxCgIterations = 50;
 
 /// r = (g + diag(shift)) x - u for N-vectors in the context's memory space; g lower triangle,

@@ -40,23 +40,23 @@ enum class SolveForm { automatic, factor, natural_residual };
 ///            more on GPUs with slow float64) and the solution refined in double: r = u - K alpha
 ///            in double, alpha += (L L^T)^{-1} r with the float factor L, until the normwise
 ///            backward error |K alpha - u| / (|K|_F |alpha| + |u|) is that of a double Cholesky
-///            (it stops below 2^-53, or where it stops improving below sqrt(N) 2^-53). When the
-///            float factorization fails or refinement stagnates above that (kappa(K) beyond about
-///            1e7, e.g. a small damping), the double factorization gives the solution instead and
-///            the report says so (SolveReport::mixed_fallback). For float data there is no lower
-///            precision to factor in: mixed is the working solve (the report says working, with
-///            no refinement and no fallback).
-///            Where classical refinement stagnates, conjugate gradients preconditioned by the
-///            float factor continue from its iterate (at most 50 iterations) before the fallback;
-///            this carries the float factor to kappa(K) of about 1e8 (docs/performance.md).
+///            (it stops below 2^-53, or where it stops improving below sqrt(N) 2^-53). Where
+///            classical refinement stagnates (kappa(K) near 1e8 to 1e9), conjugate gradients
+///            preconditioned by the float factor continue from its iterate, at most 50
+///            iterations (SolveReport::cg_iterations). When the float factorization fails
+///            (kappa(K) beyond about 1e9, e.g. a small damping) or conjugate gradients fail too,
+///            the double factorization gives the solution instead and the report says so
+///            (SolveReport::mixed_fallback). For float data there is no lower precision to
+///            factor in: mixed is the working solve (the report says working, with no refinement
+///            and no fallback).
 ///   mixed_tf32: as mixed, but the float factor is blocked (block width 512, at most N / 8) and
-///            its trailing updates run on TF32 tensor cores (CUDA, sm_80 and newer; 10-bit
-///            mantissa products, float accumulation), emulated exactly on the reference and cpu
-///            backends (their oracle, not a speed path). The factor is accurate to about 1e-3 in
-///            place of 1e-7: classical refinement alone converges for kappa(K) up to about 1e3,
-///            conjugate gradients carry it to about 1e5; beyond, the fallback. Below sm_80 the
-///            CUDA backend factors in float32 and reports used = mixed. For float data it is
-///            the working solve, as mixed.
+///            its trailing updates run on TF32 tensor cores (CUDA, sm_80 and newer; operands
+///            with 10-bit mantissas, float accumulation), emulated on the reference and cpu
+///            backends (their oracle, not a speed path). On a dense K the factor's relative
+///            error is about 1e-4 in place of 1e-7: classical refinement alone converges for
+///            kappa(K) up to about 1e4 (13-14 corrections there), conjugate gradients carry it to
+///            about 3e4 to 1e5; beyond, the fallback. Below sm_80 the CUDA backend factors in
+///            float32 and reports used = mixed. For float data it is the working solve, as mixed.
 /// Either way the solution then passes the same acceptance test.
 enum class SolvePrecision { working, mixed, mixed_tf32 };
 

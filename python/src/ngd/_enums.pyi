@@ -64,10 +64,10 @@ class SolvePrecision(enum.Enum):
     float64) and the solution refined in float64 until its backward error is that of a float64
     Cholesky; where refinement stagnates, conjugate gradients preconditioned by the float32 factor
     continue (SolveReport.cg_iterations); where the float32 factorization fails or both stagnate
-    (kappa(K) beyond about 1e8, e.g. a small damping), the float64 Cholesky gives the solution and
+    (kappa(K) beyond about 1e9, e.g. a small damping), the float64 Cholesky gives the solution and
     the report says so. mixed_tf32: as mixed, with a blocked factor whose trailing updates run on
-    TF32 tensor cores (CUDA sm_80+; emulated on the CPU backends), accurate to about 1e-3: useful
-    for kappa(K) up to about 1e5. For float32 data both are the working solve."""
+    TF32 tensor cores (CUDA sm_80+; emulated on the CPU backends), accurate to about 1e-4: useful
+    for kappa(K) up to about 1e4-1e5. For float32 data both are the working solve."""
 
     working = 0
     mixed = 1
