@@ -3,7 +3,8 @@
 // cases; the emulated factor is coarser than the float32 one (|L L^T - K| / |K| about 7e-5 in
 // place of 1e-7 on a dense K) and identical to it when one block covers K; damped_solve refines it
 // to the double solve's backward error for kappa <= 1e4 classically, conjugate gradients carry it
-// to about 1e5, and beyond it falls back, reported; cpu agrees with the reference; float data
+// to about 1e5, and beyond it falls back, reported (the factorization failing, or CG exhausting
+// its 50 iterations); cpu agrees with the reference; float data
 // solves as working; NaN/Inf and non-SPD input fail as in working precision;
 // direction_from_jacobian() reports mixed_tf32 (direction() and NaturalGradient:
 // mixed_direction_test.cpp).
@@ -233,6 +234,44 @@ TEST_P(MixedTf32, ConjugateGradientsExtendTheRangeBeyondClassicalRefinement) {
         }
     }
     EXPECT_GE(carried, 2);
+}
+
+TEST_P(MixedTf32, FallsBackWhenConjugateGradientsExhaustTheirBound) {
+    // kappa 1e5 is the TF32 factor's edge: per system, refinement converges (CG within its 50
+    // iterations), the TF32 factorization fails (float info > 0), or the factor succeeds and CG
+    // runs its 50 iterations without reaching 2^-53: the fallback, reported with float info 0
+    // and the iterations spent. Measured (seeds 20-25): reference N 160: CG converged in 23-39
+    // five times, factorization failed once; cpu N 600: CG converged in 45-50 three times,
+    // factorization failed once, CG exhausted twice (seeds 24, 25).
+    const std::int64_t n = order();
+    int exhausted = 0;
+    for (const std::uint64_t seed : {20, 21, 22, 23, 24, 25}) {
+        SCOPED_TRACE("seed=" + std::to_string(seed));
+        const Matrix<double> k = dense_spd(n, 1e5, seed);
+        const Matrix<double> rhs = random_matrix<double>(n, 1, seed + 1);
+        const Solved work = solve(ctx(), k, 0.0, rhs, SolvePrecision::working);
+        const Solved tf = solve(ctx(), k, 0.0, rhs, SolvePrecision::mixed_tf32);
+        print("tf32", n, 1e5, tf.report, work.report.backward_error);
+        if (!tf.report.mixed_fallback) {
+            EXPECT_EQ(tf.report.used, SolvePrecision::mixed_tf32);
+            EXPECT_LE(tf.report.backward_error, 2 * work.report.backward_error);
+            EXPECT_LE(tf.report.cg_iterations, 50);
+            continue;
+        }
+        EXPECT_EQ(tf.report.used, SolvePrecision::working);
+        EXPECT_TRUE(same_bits(tf.x, work.x));
+        if (tf.report.float_info == 0) {
+            ++exhausted;
+            EXPECT_EQ(tf.report.cg_iterations, 50);
+            EXPECT_GE(tf.report.refinement_iterations, 2);
+        } else {
+            EXPECT_GT(tf.report.float_info, 0);
+            EXPECT_EQ(tf.report.cg_iterations, 0);
+        }
+    }
+    if (GetParam() == Which::cpu) {
+        EXPECT_GE(exhausted, 1);
+    }
 }
 
 TEST_P(MixedTf32, FallsBackBeyondTf32RangeOfCondition) {
