@@ -4,10 +4,9 @@
 // place of 1e-7 on a dense K) and identical to it when one block covers K; damped_solve refines it
 // to the double solve's backward error for kappa <= 1e4 classically, conjugate gradients carry it
 // to about 1e5, and beyond it falls back, reported (the factorization failing, or CG exhausting
-// its 50 iterations); cpu agrees with the reference; float data
-// solves as working; NaN/Inf and non-SPD input fail as in working precision;
-// direction_from_jacobian() reports mixed_tf32 (direction() and NaturalGradient:
-// mixed_direction_test.cpp).
+// its 50 iterations); cpu agrees with the reference; float data solves as working; NaN/Inf and
+// non-SPD input fail as in working precision; direction_from_jacobian() reports mixed_tf32
+// (direction() and NaturalGradient: mixed_direction_test.cpp).
 #include <gtest/gtest.h>
 
 #include <cmath>
