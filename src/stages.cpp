@@ -56,6 +56,21 @@ const char* to_string(SolvePrecision precision) {
     return "unknown";
 }
 
+namespace {
+
+// A SolvePrecision outside the enumeration (a cast integer) is refused rather than read as mixed.
+void check_precision(const char* fn, SolvePrecision precision) {
+    if (precision != SolvePrecision::working && precision != SolvePrecision::mixed &&
+        precision != SolvePrecision::mixed_tf32) {
+        throw InvalidArgument(
+            detail::message(fn, "precision",
+                            "must be working, mixed or mixed_tf32, got the value " +
+                                std::to_string(static_cast<int>(precision))));
+    }
+}
+
+}  // namespace
+
 template <class T>
 LossFactors<T> loss_factors(Context& ctx, Loss loss, MatrixView<const T> outputs,
                             MatrixView<const T> targets) {
@@ -220,6 +235,7 @@ template <class T>
 Matrix<T> damped_solve(Context& ctx, MatrixView<const T> gram, double shift,
                        MatrixView<const T> rhs, SolvePrecision precision, SolveReport* report) {
     const char* fn = "ngd::damped_solve";
+    check_precision(fn, precision);
     if (gram.rows < 1) {
         throw InvalidArgument(detail::message(
             fn, "gram", "must be N x N with N >= 1, got " + detail::shape(gram.rows, gram.cols)));
@@ -281,6 +297,7 @@ Matrix<T> direction(Context& ctx, const Mlp& model, MatrixView<const T> theta,
                     const Batch<T>& batch, Loss loss, double damping, DirectionOptions options,
                     SolveReport* report) {
     const char* fn = "ngd::direction";
+    check_precision(fn, options.precision);
     detail::check_nonnegative(fn, "damping", damping);
     detail::check_theta<T>(ctx, fn, model, theta);
     detail::check_batch<T>(ctx, fn, model, batch, loss);
@@ -299,6 +316,7 @@ Matrix<T> direction_from_jacobian(Context& ctx, MatrixView<const T> jacobian,
                                   MatrixView<const T> factor, SolvePrecision precision,
                                   SolveReport* report) {
     const char* fn = "ngd::direction_from_jacobian";
+    check_precision(fn, precision);
     if (jacobian.rows < 1 || jacobian.cols < 1) {
         throw InvalidArgument(detail::message(
             fn, "jacobian",

@@ -327,6 +327,23 @@ TEST_P(MixedTf32, NonFiniteAndNotPositiveDefiniteFailAsInWorkingPrecision) {
     }
 }
 
+TEST_P(MixedTf32, PrecisionOutsideTheEnumerationIsRejected) {
+    const Matrix<double> k = spd_with_condition(4, 10, 56), rhs = random_matrix<double>(4, 1, 57);
+    const auto bad = static_cast<SolvePrecision>(7);
+    try {
+        solve(ctx(), k, 0.1, rhs, bad);
+        FAIL() << "no exception";
+    } catch (const ngd::InvalidArgument& e) {
+        EXPECT_TRUE(contains(e.what(), "ngd::damped_solve"));
+        EXPECT_TRUE(contains(e.what(), "precision"));
+        EXPECT_TRUE(contains(e.what(), "7"));
+    }
+    EXPECT_THROW(
+        ngd::direction_from_jacobian<double>(ctx(), put<double>(ctx(), k).const_view(),
+                                             put<double>(ctx(), rhs).const_view(), 0.1, {}, bad),
+        ngd::InvalidArgument);
+}
+
 TEST_P(MixedTf32, DirectionReportsTheTf32Factor) {
     // A rank-deficient Gram made definite by the damping: kappa(K) ~ 1e2.
     const std::int64_t n = 40, p = 25;
