@@ -29,9 +29,9 @@ double refinement_floor();
 /// fails), conjugate gradients on K, preconditioned by the same float factor, continue from its
 /// iterate to the same target, for at most kMaxCgIterations iterations (pcg_column in
 /// mixed_solve.cpp). Why 50: the preconditioned K has most eigenvalues within kappa(K) eps_factor
-/// of 1 and a few outliers; measured, CG took 3-33 iterations where it converged (50 once, at the
-/// TF32 factor's edge; docs/performance.md). Each iteration costs one double matvec and one float
-/// factor solve, about 1.6% of a double Cholesky solve at N = 4096 on a CPU core, so 50
+/// of 1 and a few outliers; measured, CG took 3-33 iterations where it converged (up to 50 at
+/// the TF32 factor's edge; docs/performance.md). Each iteration costs one double matvec and one
+/// float factor solve, about 1.6% of a double Cholesky solve at N = 4096 on a CPU core, so 50
 /// iterations cost about 0.8 of the double factorization: beyond, the fallback is cheaper.
 constexpr int kMaxCgIterations = 50;
 
