@@ -1,8 +1,10 @@
 // CUDA mixed-precision solve stages (mirror src/reference/mixed_solve.cpp): K = g + diag(shift)
 // rounded to float into a copy by one kernel, cusolverDnXpotrf in float on it, Xpotrs in float for
 // each correction (the double residuals are the backend's cublasDsymv and vector stages, called
-// from src/mixed_solve.cpp), and ||K||_F by a deterministic block reduction. The TF32 blocked
-// factorization for sm_80+ is designed in docs/performance.md ("Mixed-precision solve").
+// from src/mixed_solve.cpp), and ||K||_F by a deterministic block reduction. On sm_80+,
+// FactorArithmetic::tf32 factors blocked and right-looking: float Xpotrf per diagonal block,
+// cublasStrsm for the panel, and the trailing update as cublasGemmEx calls on TF32 tensor cores
+// (docs/performance.md, "Mixed-precision solve"). Compile-checked; not yet run on a device.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -91,6 +93,56 @@ __global__ void widen_kernel(const float* __restrict__ y, std::int64_t n, double
     }
 }
 
+// The TF32 blocked factorization (FactorArithmetic::tf32, the reference's algorithm): for each
+// block column of width nb = tf32_block_width(n), float potrf of the diagonal block (its info into
+// infos[block]), the panel below it by cublasStrsm (float), and the trailing matrix updated one
+// block column at a time by cublasGemmEx with CUBLAS_COMPUTE_32F_FAST_TF32 (operands rounded to
+// TF32 by the tensor cores, float accumulation): C[j0:, j0:j0+jw] -= P[j0:, :] P[j0:j0+jw, :]^T.
+// Each GEMM also writes the strict upper triangle of its diagonal block, which no one reads.
+// Nothing is read back here: a failed block leaves garbage below it, and the caller takes the
+// first nonzero info in block order.
+void factor_tf32(CudaState& state, std::int64_t n, float* l, std::int64_t ldl, int* infos) {
+    const std::int64_t nb = tf32_block_width(n);
+    const cublasHandle_t blas = state.blas();
+    const float one = 1.0f, minus_one = -1.0f;
+    for (std::int64_t b0 = 0, block = 0; b0 < n; b0 += nb, ++block) {
+        const std::int64_t b1 = std::min(n, b0 + nb), w = b1 - b0, rest = n - b1;
+        float* diag = l + b0 + b0 * ldl;
+        ensure_potrf_workspace<float>(state, w, diag, ldl);
+        potrf<float>(state.solver(), state.solver_params(), w, diag, ldl, state.potrf_device,
+                     state.potrf_need_device,
+                     state.potrf_host.empty() ? nullptr : state.potrf_host.data(),
+                     state.potrf_need_host, infos + block);
+        if (rest == 0) break;
+        float* panel = l + b1 + b0 * ldl;
+        // L21 = K21 L11^{-T}, in float.
+        NGD_CUBLAS_CHECK(cublasStrsm_64(blas, CUBLAS_SIDE_RIGHT, CUBLAS_FILL_MODE_LOWER,
+                                        CUBLAS_OP_T, CUBLAS_DIAG_NON_UNIT, rest, w, &one, diag, ldl,
+                                        panel, ldl));
+        for (std::int64_t j0 = b1; j0 < n; j0 += nb) {
+            const std::int64_t jw = std::min(nb, n - j0), rows = n - j0;
+            const float* a = l + j0 + b0 * ldl;  // P[j0:, :], rows x w
+            float* c = l + j0 + j0 * ldl;        // C[j0:, j0:j0+jw], rows x jw
+            NGD_CUBLAS_CHECK(cublasGemmEx_64(blas, CUBLAS_OP_N, CUBLAS_OP_T, rows, jw, w,
+                                             &minus_one, a, CUDA_R_32F, ldl, a, CUDA_R_32F, ldl,
+                                             &one, c, CUDA_R_32F, ldl, CUBLAS_COMPUTE_32F_FAST_TF32,
+                                             CUBLAS_GEMM_DEFAULT));
+        }
+    }
+}
+
+// One thread: status->potrf_info = the first nonzero info of the blocks, offset to the order of
+// the whole matrix (b0 = block nb), as one potrf of the whole matrix would report it.
+__global__ void first_block_info_kernel(const int* __restrict__ infos, std::int64_t blocks,
+                                        std::int64_t nb, FactorStatus* status) {
+    for (std::int64_t b = 0; b < blocks; ++b) {
+        if (infos[b] != 0) {
+            status->potrf_info = infos[b] < 0 ? infos[b] : static_cast<int>(b * nb + infos[b]);
+            return;
+        }
+    }
+}
+
 }  // namespace
 
 template <class T>
@@ -127,7 +179,7 @@ void frobenius_norm_lower_into(Context& ctx, MatrixView<const T> g, MatrixView<c
 
 std::int64_t cholesky_factor_float(Context& ctx, MatrixView<const double> g,
                                    MatrixView<const double> shift, MatrixView<float> l,
-                                   double* norm) {
+                                   double* norm, FactorArithmetic* arithmetic) {
     // g: N x N double (lower read); shift: N x 1; l: N x N float (lower written) -> L.
     Stage stage(ctx);
     CudaState& state = stage.state;
@@ -146,13 +198,25 @@ std::int64_t cholesky_factor_float(Context& ctx, MatrixView<const double> g,
     const dim3 grid(grid_for(n), static_cast<unsigned int>(std::min<std::int64_t>(n, 65535)));
     NGD_LAUNCH(round_to_float_kernel, grid, kThreads, stream, g.data, g.ld,
                shift.empty() ? nullptr : shift.data, n, l.data, l.ld);
-    // L L^T = l in float (cuSOLVER's 64-bit API; the workspace cache is shared with the working
-    // solve and re-queried when the type changes).
-    ensure_potrf_workspace<float>(state, n, l.data, l.ld);
-    potrf<float>(state.solver(), state.solver_params(), n, l.data, l.ld, state.potrf_device,
-                 state.potrf_need_device,
-                 state.potrf_host.empty() ? nullptr : state.potrf_host.data(),
-                 state.potrf_need_host, &status->potrf_info);
+    // TF32 tensor cores exist from sm_80 on; below, the float32 factor (the caller reports it).
+    if (*arithmetic == FactorArithmetic::tf32 && state.cc_major < 8) {
+        *arithmetic = FactorArithmetic::float32;
+    }
+    if (*arithmetic == FactorArithmetic::tf32) {
+        const std::int64_t nb = tf32_block_width(n), blocks = (n + nb - 1) / nb;
+        Scratch<int> infos(state, blocks);
+        NGD_CUDA_CHECK(cudaMemsetAsync(infos.data(), 0, sizeof(int) * blocks, stream));
+        factor_tf32(state, n, l.data, l.ld, infos.data());
+        NGD_LAUNCH(first_block_info_kernel, 1, 1, stream, infos.data(), blocks, nb, status);
+    } else {
+        // L L^T = l in float (cuSOLVER's 64-bit API; the workspace cache is shared with the
+        // working solve and re-queried when the type changes).
+        ensure_potrf_workspace<float>(state, n, l.data, l.ld);
+        potrf<float>(state.solver(), state.solver_params(), n, l.data, l.ld, state.potrf_device,
+                     state.potrf_need_device,
+                     state.potrf_host.empty() ? nullptr : state.potrf_host.data(),
+                     state.potrf_need_host, &status->potrf_info);
+    }
     NGD_LAUNCH(check_float_diagonal_kernel, grid_for(n), kThreads, stream, l.data, l.ld, n,
                &status->factor_nonfinite);
 

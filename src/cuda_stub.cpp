@@ -132,7 +132,7 @@ double frobenius_norm_lower(Context&, MatrixView<const T>, MatrixView<const T>) 
     not_compiled("frobenius_norm_lower");
 }
 std::int64_t cholesky_factor_float(Context&, MatrixView<const double>, MatrixView<const double>,
-                                   MatrixView<float>, double*) {
+                                   MatrixView<float>, double*, FactorArithmetic*) {
     not_compiled("cholesky_factor_float");
 }
 void cholesky_apply_float(Context&, MatrixView<const float>, double*, float*) {

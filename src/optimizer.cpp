@@ -51,6 +51,7 @@ void describe_solve(StepReport& r, const detail::Solution<T>& s, SolveForm form)
     r.precision = s.report.used;
     r.mixed_fallback = s.report.mixed_fallback;
     r.refinement_iterations = s.report.refinement_iterations;
+    r.cg_iterations = s.report.cg_iterations;
     r.backward_error = s.report.backward_error;
     r.form = form;  // automatic may have moved to the factor form in this solve
 }

@@ -275,10 +275,9 @@ std::int64_t GramSystem<T>::try_cholesky(double damping, Matrix<T>& alpha) {
     const MatrixView<const T> rhs(rhs_->data(), big_n_, 1, ctx_.memory_space());
     const MatrixView<float> factor(reinterpret_cast<float*>(work_.data()), big_n_, big_n_,
                                    ctx_.memory_space());
-    if (precision_ == SolvePrecision::mixed &&
+    if (precision_ != SolvePrecision::working &&
         mixed_solve<T>(ctx_, gram_.const_view(), shift_.const_view(), rhs, alpha.view(), last_,
                        factor)) {
-        last_.used = SolvePrecision::mixed;
         return 0;
     }
     copy_lower_to_work();
@@ -394,6 +393,7 @@ Solution<T> GramSystem<T>::solve(double damping, const Ladder& ladder, double& s
             // No Cholesky gave this step: the working-precision eigendecomposition did.
             s.report.used = SolvePrecision::working;
             s.report.refinement_iterations = 0;
+            s.report.cg_iterations = 0;
             s.solve_residual = equilibrated_residual(alpha, w, &s.report.backward_error);
             lambda = damping;
             s.fallback_used = true;

@@ -45,8 +45,31 @@ const char* to_string(SolveForm form) {
 }
 
 const char* to_string(SolvePrecision precision) {
-    return precision == SolvePrecision::mixed ? "mixed" : "working";
+    switch (precision) {
+        case SolvePrecision::working:
+            return "working";
+        case SolvePrecision::mixed:
+            return "mixed";
+        case SolvePrecision::mixed_tf32:
+            return "mixed_tf32";
+    }
+    return "unknown";
 }
+
+namespace {
+
+// A SolvePrecision outside the enumeration (a cast integer) is refused rather than read as mixed.
+void check_precision(const char* fn, SolvePrecision precision) {
+    if (precision != SolvePrecision::working && precision != SolvePrecision::mixed &&
+        precision != SolvePrecision::mixed_tf32) {
+        throw InvalidArgument(
+            detail::message(fn, "precision",
+                            "must be working, mixed or mixed_tf32, got the value " +
+                                std::to_string(static_cast<int>(precision))));
+    }
+}
+
+}  // namespace
 
 template <class T>
 LossFactors<T> loss_factors(Context& ctx, Loss loss, MatrixView<const T> outputs,
@@ -212,6 +235,7 @@ template <class T>
 Matrix<T> damped_solve(Context& ctx, MatrixView<const T> gram, double shift,
                        MatrixView<const T> rhs, SolvePrecision precision, SolveReport* report) {
     const char* fn = "ngd::damped_solve";
+    check_precision(fn, precision);
     if (gram.rows < 1) {
         throw InvalidArgument(detail::message(
             fn, "gram", "must be N x N with N >= 1, got " + detail::shape(gram.rows, gram.cols)));
@@ -231,9 +255,9 @@ Matrix<T> damped_solve(Context& ctx, MatrixView<const T> gram, double shift,
     // Mixed precision reads the caller's gram and leaves it intact; when it falls back, or for
     // the working precision, Cholesky runs on a copy: the gram stays intact for the acceptance
     // test below.
-    const bool mixed = precision == SolvePrecision::mixed &&
+    const bool mixed = precision != SolvePrecision::working &&
                        detail::mixed_solve<T>(ctx, gram, shifts.const_view(), rhs, x.view(), rep);
-    rep.used = mixed ? SolvePrecision::mixed : SolvePrecision::working;
+    if (!mixed) rep.used = SolvePrecision::working;  // else mixed_solve said which factor
     if (!mixed) {
         Matrix<T> chol(big_n, big_n, space);
         NGD_STAGE(ctx, copy_matrix<T>, ctx, gram, chol.view());
@@ -273,6 +297,7 @@ Matrix<T> direction(Context& ctx, const Mlp& model, MatrixView<const T> theta,
                     const Batch<T>& batch, Loss loss, double damping, DirectionOptions options,
                     SolveReport* report) {
     const char* fn = "ngd::direction";
+    check_precision(fn, options.precision);
     detail::check_nonnegative(fn, "damping", damping);
     detail::check_theta<T>(ctx, fn, model, theta);
     detail::check_batch<T>(ctx, fn, model, batch, loss);
@@ -291,6 +316,7 @@ Matrix<T> direction_from_jacobian(Context& ctx, MatrixView<const T> jacobian,
                                   MatrixView<const T> factor, SolvePrecision precision,
                                   SolveReport* report) {
     const char* fn = "ngd::direction_from_jacobian";
+    check_precision(fn, precision);
     if (jacobian.rows < 1 || jacobian.cols < 1) {
         throw InvalidArgument(detail::message(
             fn, "jacobian",
@@ -349,10 +375,10 @@ Matrix<T> direction_from_jacobian(Context& ctx, MatrixView<const T> jacobian,
     const double norm_k =
         NGD_STAGE(ctx, frobenius_norm_lower<T>, ctx, g.const_view(), shifts.const_view());
     // Mixed precision leaves G intact; the working Cholesky (or the fallback) factors it in place.
-    const bool mixed = precision == SolvePrecision::mixed &&
+    const bool mixed = precision != SolvePrecision::working &&
                        detail::mixed_solve<T>(ctx, g.const_view(), shifts.const_view(), residual,
                                               alpha.view(), rep);
-    rep.used = mixed ? SolvePrecision::mixed : SolvePrecision::working;
+    if (!mixed) rep.used = SolvePrecision::working;  // else mixed_solve said which factor
     if (!mixed) {
         NGD_STAGE(ctx, copy_matrix<T>, ctx, residual, alpha.view());
         const std::int64_t info =

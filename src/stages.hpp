@@ -40,6 +40,25 @@ struct StepGuard {
     double max_output_change = 0;
 };
 
+/// Arithmetic of the float Cholesky factor of the mixed solve (cholesky_factor_float):
+///   float32: float potrf throughout (LAPACK spotrf, cuSOLVER Xpotrf, or the reference's loops);
+///   tf32:    blocked right-looking, block width tf32_block_width(N): each diagonal block by float
+///            potrf, the panel below it by a float triangular solve, and the trailing update
+///            C <- C - P P^T with the entries of P rounded to TF32 (10 explicit mantissa bits,
+///            round_to_tf32 in tf32.hpp) and the products accumulated in float, as TF32 tensor
+///            cores do (SolvePrecision::mixed_tf32).
+enum class FactorArithmetic { float32, tf32 };
+
+/// Block width of the TF32 factorization, the same on every backend so that the reference is the
+/// oracle of the others: 512 (wide enough for TF32 GEMMs near peak on sm_80+, and the GPU design's
+/// width in docs/performance.md), but at most N / 8 rounded up to a multiple of 32, and at least
+/// 32, so that below N = 4096 the trailing updates still carry most of the work (and of the
+/// rounding).
+inline std::int64_t tf32_block_width(std::int64_t n) {
+    const std::int64_t eighth = (n / 8 + 31) / 32 * 32;
+    return eighth < 32 ? 32 : (eighth > 512 ? 512 : eighth);
+}
+
 namespace reference {
 #include "stage_signatures.inc"
 }  // namespace reference

@@ -3,7 +3,8 @@
 // StepReport) give the working-precision result, refined, where the damped system's condition
 // allows (kappa ~1e4), and report the fallback to the double factorization where it does not
 // (kappa ~1e11, a damping far below the Gram's spectrum on a singular Gram); the natural-residual
-// form refines with its per-row shift; float data steps as working.
+// form refines with its per-row shift; mixed_tf32 is reported through direction() and the step;
+// float data steps as working.
 #include <gtest/gtest.h>
 
 #include <optional>
@@ -183,6 +184,40 @@ TEST_P(MixedDirection, NaturalResidualFormRefinesWithItsDiagonalShift) {
         EXPECT_NEAR_NORMWISE(dm, dw, 1e-8);
     }
     EXPECT_GT(checked, 0);
+}
+
+TEST_P(MixedDirection, Tf32ThroughDirectionAndNaturalGradient) {
+    // mixed_tf32 through the pipeline: direction() and a NaturalGradient step report the TF32
+    // factor and its refinement, and give the working result (kappa 1e2: classical refinement).
+    const Problem<double> p = softmax_problem();
+    const double lambda = damping_for_condition(ctx(), p, 1e2);
+    const auto u = upload<double>(ctx(), p);
+    ngd::DirectionOptions opt;
+    opt.form = ngd::SolveForm::factor;
+    SolveReport rw, rt;
+    const Matrix<double> dw = host(ctx(), ngd::direction(ctx(), p.model, u.theta.const_view(),
+                                                         u.batch(), p.loss, lambda, opt, &rw));
+    opt.precision = SolvePrecision::mixed_tf32;
+    const Matrix<double> dt = host(ctx(), ngd::direction(ctx(), p.model, u.theta.const_view(),
+                                                         u.batch(), p.loss, lambda, opt, &rt));
+    EXPECT_EQ(rt.requested, SolvePrecision::mixed_tf32);
+    EXPECT_EQ(rt.used, SolvePrecision::mixed_tf32);
+    EXPECT_GE(rt.refinement_iterations, 1);
+    EXPECT_EQ(rt.cg_iterations, 0);
+    EXPECT_LE(rt.backward_error, 2 * rw.backward_error);
+    EXPECT_NEAR_NORMWISE(dt, dw, 1e-8);
+
+    ngd::NaturalGradient<double>::Options o;
+    o.damping = lambda;
+    o.form = ngd::SolveForm::factor;
+    o.precision = SolvePrecision::mixed_tf32;
+    auto tf = upload<double>(ctx(), p);
+    const ngd::StepReport r =
+        ngd::NaturalGradient<double>(o).step(ctx(), p.model, tf.theta.view(), tf.batch(), p.loss);
+    EXPECT_EQ(r.precision, SolvePrecision::mixed_tf32);
+    EXPECT_FALSE(r.mixed_fallback);
+    EXPECT_EQ(r.refinement_iterations, rt.refinement_iterations);
+    EXPECT_EQ(r.cg_iterations, 0);
 }
 
 TEST_P(MixedDirection, FloatStepIsTheWorkingStep) {

@@ -12,9 +12,13 @@
 namespace ngd_test {
 
 /// K = Q diag(sigma) Q^T (N x N, full symmetric, host) with sigma_i = kappa^(-i / (N - 1)) from 1
-/// down to 1 / kappa, and Q = H_1 H_2 H_3 the product of three Householder reflections with random
-/// (seeded) vectors: SPD, dense, 2-norm condition number kappa (to double's rounding of K).
-inline ngd::Matrix<double> spd_with_condition(std::int64_t n, double kappa, std::uint64_t seed) {
+/// down to 1 / kappa, and Q = H_1 ... H_r the product of r Householder reflections with random
+/// (seeded) vectors: SPD, 2-norm condition number kappa (to double's rounding of K). With the
+/// default r = 3, K is diag(sigma) plus a rank-6 term, its off-diagonal entries O(1 / N); with r
+/// of order N / 4 it is dense like a Gram matrix, every entry O(1 / sqrt(N)) (the TF32 tests need
+/// that: their rounding acts on the off-diagonal mass).
+inline ngd::Matrix<double> spd_with_condition(std::int64_t n, double kappa, std::uint64_t seed,
+                                              int reflections = 3) {
     ngd::Matrix<double> k(n, n);
     for (std::int64_t i = 0; i < n; ++i) {
         k(i, i) = n == 1 ? 1.0 : std::pow(kappa, -double(i) / double(n - 1));
@@ -22,7 +26,7 @@ inline ngd::Matrix<double> spd_with_condition(std::int64_t n, double kappa, std:
     std::mt19937_64 gen(seed);
     std::normal_distribution<double> normal;
     std::vector<double> v(n), w(n);
-    for (int h = 0; h < 3; ++h) {
+    for (int h = 0; h < reflections; ++h) {
         // v: unit random vector; K <- H K H with H = I - 2 v v^T, i.e. with w = K v and
         // c = v . w: K <- K - 2 v w^T - 2 w v^T + 4 c v v^T.
         double norm = 0;

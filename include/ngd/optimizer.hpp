@@ -61,6 +61,7 @@ struct StepReport {
     SolvePrecision precision = SolvePrecision::working;
     bool mixed_fallback = false;    ///< mixed was asked and fell back to the double Cholesky
     int refinement_iterations = 0;  ///< refinement corrections of the mixed solve taken
+    int cg_iterations = 0;          ///< its conjugate-gradient iterations (SolveReport)
     /// |K alpha - u|_2 / (|K|_F |alpha|_2 + |u|_2): the normwise backward error of the solve taken
     double backward_error = 0;
     double learning_rate = 0;   ///< eta actually used (smaller than asked when the guard acted)

@@ -40,26 +40,40 @@ enum class SolveForm { automatic, factor, natural_residual };
 ///            more on GPUs with slow float64) and the solution refined in double: r = u - K alpha
 ///            in double, alpha += (L L^T)^{-1} r with the float factor L, until the normwise
 ///            backward error |K alpha - u| / (|K|_F |alpha| + |u|) is that of a double Cholesky
-///            (it stops below 2^-53, or where it stops improving below sqrt(N) 2^-53). When the
-///            float factorization fails or refinement stagnates above that (kappa(K) beyond about
-///            1e7, e.g. a small damping), the double factorization gives the solution instead and
-///            the report says so (SolveReport::mixed_fallback). For float data there is no lower
-///            precision to factor in: mixed is the working solve (the report says working, with
-///            no refinement and no fallback).
+///            (it stops below 2^-53, or where it stops improving below sqrt(N) 2^-53). Where
+///            classical refinement stagnates (kappa(K) near 1e8 to 1e9), conjugate gradients
+///            preconditioned by the float factor continue from its iterate, at most 50
+///            iterations (SolveReport::cg_iterations). When the float factorization fails
+///            (kappa(K) beyond about 1e9, e.g. a small damping) or conjugate gradients fail too,
+///            the double factorization gives the solution instead and the report says so
+///            (SolveReport::mixed_fallback). For float data there is no lower precision to
+///            factor in: mixed is the working solve (the report says working, with no refinement
+///            and no fallback).
+///   mixed_tf32: as mixed, but the float factor is blocked (block width 512, at most N / 8) and
+///            its trailing updates run on TF32 tensor cores (CUDA, sm_80 and newer; operands
+///            with 10-bit mantissas, float accumulation), emulated on the reference and cpu
+///            backends (their oracle, not a speed path). On a dense K the factor's relative
+///            error is about 1e-4 in place of 1e-7: classical refinement alone converges for
+///            kappa(K) up to about 1e4 (13-14 corrections there), conjugate gradients carry it to
+///            about 3e4 to 1e5; beyond, the fallback. Below sm_80 the CUDA backend factors in
+///            float32 and reports used = mixed. For float data it is the working solve, as mixed.
 /// Either way the solution then passes the same acceptance test.
-enum class SolvePrecision { working, mixed };
+enum class SolvePrecision { working, mixed, mixed_tf32 };
 
 /// What a damped solve did: damped_solve, direction and direction_from_jacobian fill it when given
 /// one; NaturalGradient copies it into its StepReport. With several right-hand sides, the largest
 /// iterations and errors over the columns.
 struct SolveReport {
     SolvePrecision requested = SolvePrecision::working;
-    /// The precision whose factorization gave the solution: mixed (the float factor, refined), or
-    /// working (asked for, float data, or the fallback).
+    /// The precision whose factorization gave the solution: mixed or mixed_tf32 (the float or
+    /// TF32 factor, refined), or working (asked for, float data, or the fallback).
     SolvePrecision used = SolvePrecision::working;
     bool mixed_fallback = false;    ///< mixed was asked for double data and refinement failed
     int refinement_iterations = 0;  ///< corrections alpha += (L L^T)^{-1} r applied
-    std::int64_t float_info = 0;    ///< the float factorization's info (0 ok, > 0 pivot, -1 NaN)
+    /// conjugate-gradient iterations (preconditioned by the float factor) taken after classical
+    /// refinement stagnated; 0 when it did not
+    int cg_iterations = 0;
+    std::int64_t float_info = 0;  ///< the float factorization's info (0 ok, > 0 pivot, -1 NaN)
     /// |K alpha - u|_2 / (|K|_F |alpha|_2 + |u|_2), in double, of the solution returned
     double backward_error = 0;
     /// |D^-1/2 (K alpha - u)| / |D^-1/2 u|, D = diag(K): the acceptance test's residual

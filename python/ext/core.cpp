@@ -61,10 +61,14 @@ void bind_core(nb::module_& m) {
         m, "SolvePrecision",
         "The precision of the damped solve's Cholesky. working: the data's (the default); mixed: "
         "for float64 data, a float32 Cholesky refined in float64 to a float64 backward error, "
-        "falling back to the float64 Cholesky when that fails (ill-conditioned systems); float32 "
-        "data solves in working precision.")
+        "continued by conjugate gradients preconditioned with that factor where refinement "
+        "stagnates, falling back to the float64 Cholesky when that fails (ill-conditioned "
+        "systems); mixed_tf32: as mixed with a blocked float32 factor whose trailing updates run "
+        "on TF32 tensor cores (sm_80+; emulated on the CPU backends); float32 data solves in "
+        "working precision.")
         .value("working", ngd::SolvePrecision::working)
-        .value("mixed", ngd::SolvePrecision::mixed);
+        .value("mixed", ngd::SolvePrecision::mixed)
+        .value("mixed_tf32", ngd::SolvePrecision::mixed_tf32);
     nb::enum_<ngd::DampingPolicy>(m, "DampingPolicy")
         .value("fixed", ngd::DampingPolicy::fixed)
         .value("levenberg_marquardt", ngd::DampingPolicy::levenberg_marquardt);

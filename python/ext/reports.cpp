@@ -29,6 +29,7 @@ void bind_reports(nb::module_& m) {
         .def_ro("used", &S::used)
         .def_ro("mixed_fallback", &S::mixed_fallback)
         .def_ro("refinement_iterations", &S::refinement_iterations)
+        .def_ro("cg_iterations", &S::cg_iterations)
         .def_ro("float_info", &S::float_info)
         .def_ro("backward_error", &S::backward_error)
         .def_ro("solve_residual", &S::solve_residual)
@@ -37,6 +38,7 @@ void bind_reports(nb::module_& m) {
                    ", used=" + quoted(ngd::to_string(r.used)) +
                    ", mixed_fallback=" + boolean(r.mixed_fallback) +
                    ", refinement_iterations=" + std::to_string(r.refinement_iterations) +
+                   ", cg_iterations=" + std::to_string(r.cg_iterations) +
                    ", float_info=" + std::to_string(r.float_info) +
                    ", backward_error=" + num(r.backward_error) +
                    ", solve_residual=" + num(r.solve_residual) + ")";
@@ -74,6 +76,7 @@ void bind_reports(nb::module_& m) {
         .def_ro("precision", &R::precision)
         .def_ro("mixed_fallback", &R::mixed_fallback)
         .def_ro("refinement_iterations", &R::refinement_iterations)
+        .def_ro("cg_iterations", &R::cg_iterations)
         .def_ro("backward_error", &R::backward_error)
         .def_ro("learning_rate", &R::learning_rate)
         .def_ro("step_limited", &R::step_limited)
@@ -88,9 +91,10 @@ void bind_reports(nb::module_& m) {
                             ", solve_residual=" + num(r.solve_residual) +
                             ", precision=" + quoted(ngd::to_string(r.precision));
             // The mixed solve's details only where one was tried (the working solve has none).
-            if (r.precision == ngd::SolvePrecision::mixed || r.mixed_fallback) {
+            if (r.precision != ngd::SolvePrecision::working || r.mixed_fallback) {
                 s += ", mixed_fallback=" + boolean(r.mixed_fallback) +
                      ", refinement_iterations=" + std::to_string(r.refinement_iterations) +
+                     ", cg_iterations=" + std::to_string(r.cg_iterations) +
                      ", backward_error=" + num(r.backward_error);
             }
             return s + ", learning_rate=" + num(r.learning_rate) + ")";

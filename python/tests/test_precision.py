@@ -76,7 +76,8 @@ def test_report_is_off_by_default_and_repr_is_readable(ctx):
     _, rep = ngd.damped_solve(ctx, k, 0.1, rhs, precision="MIXED", report=True)
     text = repr(rep)
     assert text.startswith("ngd.SolveReport(requested='mixed', used='mixed', mixed_fallback=False")
-    assert f"refinement_iterations={rep.refinement_iterations}, float_info=0, " in text
+    assert rep.cg_iterations == 0
+    assert f"refinement_iterations={rep.refinement_iterations}, cg_iterations=0, float_info=0, " in text
     assert f"backward_error={rep.backward_error!r}, solve_residual={rep.solve_residual!r})" in text
     with pytest.raises(AttributeError):
         rep.used = ngd.SolvePrecision.working
@@ -118,3 +119,17 @@ def test_bad_precision_names_the_choices(ctx):
             call()
         assert isinstance(e.value, ngd.InvalidArgument)
         assert "expected ngd.SolvePrecision or one of the strings working, mixed" in str(e.value)
+
+
+def test_mixed_tf32_refines_the_emulated_tf32_factor(ctx):
+    """precision="mixed_tf32" (mirrors tests/mixed_tf32_test.cpp): the TF32 factor needs more
+    corrections than the float32 one to the same float64 answer; the report says which factor."""
+    k = spd(80, 1e3, seed=3)
+    rhs = np.random.default_rng(4).standard_normal(80)
+    working = ngd.damped_solve(ctx, k, 0.0, rhs)
+    x32, m = ngd.damped_solve(ctx, k, 0.0, rhs, precision="mixed", report=True)
+    xtf, t = ngd.damped_solve(ctx, k, 0.0, rhs, precision="mixed_tf32", report=True)
+    assert t.requested == t.used == ngd.SolvePrecision.mixed_tf32 and not t.mixed_fallback
+    assert t.refinement_iterations > m.refinement_iterations and t.cg_iterations == 0
+    assert rel_err(xtf, working) < 1e-10 and rel_err(x32, working) < 1e-10
+    assert "used='mixed_tf32'" in repr(t) and "cg_iterations=0" in repr(t)

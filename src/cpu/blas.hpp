@@ -40,6 +40,9 @@ void dpotrs_(const char*, const int*, const int*, const double*, const int*, dou
              int*, ngd_fortran_len);
 void strsv_(const char*, const char*, const char*, const int*, const float*, const int*, float*,
             const int*, ngd_fortran_len, ngd_fortran_len, ngd_fortran_len);
+void strsm_(const char*, const char*, const char*, const char*, const int*, const int*,
+            const float*, const float*, const int*, float*, const int*, ngd_fortran_len,
+            ngd_fortran_len, ngd_fortran_len, ngd_fortran_len);
 void ssyevd_(const char*, const char*, const int*, float*, const int*, float*, float*, const int*,
              int*, const int*, int*, ngd_fortran_len, ngd_fortran_len);
 void dsyevd_(const char*, const char*, const int*, double*, const int*, double*, double*,
@@ -148,6 +151,15 @@ inline int potrs_lower(std::int64_t n, std::int64_t nrhs, const double* l, std::
 inline void trsv_lower(bool transpose, std::int64_t n, const float* l, std::int64_t ldl, float* x) {
     const int in = to_int(n, "n"), il = to_int(ldl, "ldl"), one = 1;
     strsv_("L", transpose ? "T" : "N", "N", &in, l, &il, x, &one, 1, 1, 1);
+}
+
+/// B (m x n) <- B L^-T for lower triangular L (n x n, non-unit diagonal): a Cholesky panel.
+inline void trsm_right_lower_transpose(std::int64_t m, std::int64_t n, const float* l,
+                                       std::int64_t ldl, float* b, std::int64_t ldb) {
+    const int im = to_int(m, "m"), in = to_int(n, "n"), il = to_int(ldl, "ldl"),
+              ib = to_int(ldb, "ldb");
+    const float one = 1.0f;
+    strsm_("R", "L", "T", "N", &im, &in, &one, l, &il, b, &ib, 1, 1, 1, 1);
 }
 
 /// Eigenvalues (ascending, into w) and eigenvectors (into A's columns) of symmetric A (lower

@@ -1,19 +1,53 @@
 // cpu mixed-precision solve stages (mirror src/reference/mixed_solve.cpp): K = g + diag(shift)
-// rounded to float by an OpenMP pass, LAPACK spotrf on it, two strsv for each correction, and the
+// rounded to float by an OpenMP pass, LAPACK spotrf on it (or, for TF32, the reference's blocked
+// algorithm with spotrf, strsm and an ssyrk on a TF32-rounded copy of each panel), two strsv for
+// each correction, and the
 // Frobenius norm of K by an OpenMP reduction. The double residuals of the refinement are the
 // backend's symv (dsymv) and vector stages, called from src/mixed_solve.cpp.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <vector>
 
 #include "cpu/blas.hpp"
 #include "cpu/threads.hpp"
 #include "stages.hpp"
+#include "tf32.hpp"
 
 namespace ngd::cpu {
 namespace {
 
 // Below this order the float factorization runs on the calling thread (as in solve.cpp).
 constexpr std::int64_t kSerialOrder = 512;
+
+// The TF32 factorization emulated with float BLAS (FactorArithmetic::tf32, the reference's
+// algorithm): per block column, spotrf on the diagonal block, strsm for the panel below it, then
+// the panel rounded to TF32 into a copy and the trailing update as one ssyrk on that copy. A
+// product of two TF32 numbers is exact in float, so ssyrk's float accumulation is that of a TF32
+// tensor core up to the order of the sum. An oracle and a check of the CUDA path, not a speed
+// path: it costs about what spotrf does (docs/performance.md).
+std::int64_t factor_tf32(std::int64_t n, float* l, std::int64_t ldl) {
+    const std::int64_t nb = tf32_block_width(n);
+    std::vector<float> p;
+    for (std::int64_t b0 = 0; b0 < n; b0 += nb) {
+        const std::int64_t b1 = std::min(n, b0 + nb), w = b1 - b0, rest = n - b1;
+        float* diag = l + b0 + b0 * ldl;
+        const int info = blas::potrf_lower(w, diag, ldl);
+        if (info > 0) return b0 + info;
+        if (rest == 0) break;
+        float* panel = l + b1 + b0 * ldl;
+        blas::trsm_right_lower_transpose(rest, w, diag, ldl, panel, ldl);
+        p.resize(std::size_t(rest * w));
+#pragma omp parallel for schedule(static) if (rest * w > kParallelMinEntries)
+        for (std::int64_t c = 0; c < w; ++c) {
+            for (std::int64_t i = 0; i < rest; ++i) {
+                p[std::size_t(i + c * rest)] = detail::round_to_tf32(panel[i + c * ldl]);
+            }
+        }
+        blas::syrk_lower(false, rest, w, -1.0f, p.data(), rest, 1.0f, l + b1 + b1 * ldl, ldl);
+    }
+    return 0;
+}
 
 }  // namespace
 
@@ -36,7 +70,7 @@ double frobenius_norm_lower(Context& ctx, MatrixView<const T> g, MatrixView<cons
 
 std::int64_t cholesky_factor_float(Context& ctx, MatrixView<const double> g,
                                    MatrixView<const double> shift, MatrixView<float> l,
-                                   double* norm) {
+                                   double* norm, FactorArithmetic* arithmetic) {
     // g: N x N double (lower read); shift: N x 1; l: N x N float (lower written) -> L.
     const std::int64_t n = g.rows;
     *norm = 0;
@@ -59,7 +93,9 @@ std::int64_t cholesky_factor_float(Context& ctx, MatrixView<const double> g,
         sum += d * d + 2.0 * off;
     }
     *norm = std::sqrt(sum);
-    const int info = blas::potrf_lower(n, l.data, l.ld);
+    const std::int64_t info = *arithmetic == FactorArithmetic::tf32
+                                  ? factor_tf32(n, l.data, l.ld)
+                                  : std::int64_t(blas::potrf_lower(n, l.data, l.ld));
     if (info > 0) return info;
     std::int64_t bad = 0;
 #pragma omp parallel for schedule(dynamic, 16) reduction(+ : bad) if (n * n > kParallelMinEntries)

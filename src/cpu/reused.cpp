@@ -143,8 +143,8 @@ double frobenius_norm_lower(Context& ctx, MatrixView<const T> g, MatrixView<cons
 }
 std::int64_t cholesky_factor_float(Context& ctx, MatrixView<const double> g,
                                    MatrixView<const double> shift, MatrixView<float> l,
-                                   double* norm) {
-    return reference::cholesky_factor_float(ctx, g, shift, l, norm);
+                                   double* norm, FactorArithmetic* arithmetic) {
+    return reference::cholesky_factor_float(ctx, g, shift, l, norm, arithmetic);
 }
 void cholesky_apply_float(Context& ctx, MatrixView<const float> l, double* x, float* work) {
     reference::cholesky_apply_float(ctx, l, x, work);

@@ -9,8 +9,9 @@ The API mirrors the C++ one (include/ngd/*.hpp): the same names, the same argume
 indices; theta is a 1-D vector of n_params entries; J comes back as (n k, p), sample-major rows, in
 Fortran order (a view of ngd's buffer). Enums are also accepted as their lowercase names.
 
-The damped solves (damped_solve, direction, direction_from_jacobian) take precision="working" or
-"mixed" (a float32 Cholesky refined in float64, for float64 data; see SolvePrecision) and, with
+The damped solves (damped_solve, direction, direction_from_jacobian) take precision="working",
+"mixed" (a float32 Cholesky refined in float64, for float64 data; see SolvePrecision) or
+"mixed_tf32" (the same with TF32 trailing updates in the factor) and, with
 report=True, return (result, SolveReport): what the solve did.
 
 Results are arrays of the framework of theta (or of the call's first array): NumPy for NumPy,
@@ -122,7 +123,7 @@ def _solved(c, result, report):
 def damped_solve(ctx, gram, shift, rhs, *, precision="working", report=False, stream=None):
     """Solves (gram + shift I) X = rhs by Cholesky (only the lower triangle of gram is read);
     rhs is (N,) or (N, r). For an NGD step shift = n lambda. Raises NotPositiveDefinite.
-    precision: "working" or "mixed" (SolvePrecision). report=True returns (X, SolveReport)."""
+    precision: "working", "mixed" or "mixed_tf32" (SolvePrecision). report=True returns (X, SolveReport)."""
     c = _Call(ctx, "ngd.damped_solve", stream)
     g = c.key(gram, "gram")
     r = c.matrix(rhs, "rhs")
@@ -135,8 +136,9 @@ def direction(ctx, model, theta, x, y, loss, damping, *, output_rows=None,
               gram_mode="structured", form="automatic", precision="working", report=False,
               stream=None):
     """The damped natural-gradient direction d = (F + damping I)^{-1} grad L, shape (p,).
-    damping is lambda >= 0 in parameter space (n lambda on the Gram side). precision: "working"
-    or "mixed" (SolvePrecision) for the damped solve. report=True returns (d, SolveReport)."""
+    damping is lambda >= 0 in parameter space (n lambda on the Gram side). precision: "working",
+    "mixed" or "mixed_tf32" (SolvePrecision) for the damped solve. report=True returns
+    (d, SolveReport)."""
     c = _Call(ctx, "ngd.direction", stream)
     args = (c.key(theta, "theta"), c.samples(x, "x"), c.samples(y, "y"))
     rows = c.samples(output_rows, "output_rows")
@@ -153,7 +155,7 @@ def direction_from_jacobian(ctx, jacobian, residual, damping, factor=None, *,
     residual: u, (N,), or (n, k) with one sample per row as loss_factors returns it (read in
     sample-major order). factor: None (M = I, one output per sample, as for squared loss) or M as
     (n, k, k) with factor[i] = M_i, so that F = J^T blockdiag(M M^T) J / n and
-    grad L = J^T blockdiag(M) u / n. precision: "working" or "mixed" (SolvePrecision).
+    grad L = J^T blockdiag(M) u / n. precision: "working", "mixed" or "mixed_tf32" (SolvePrecision).
     report=True returns (d, SolveReport)."""
     c = _Call(ctx, "ngd.direction_from_jacobian", stream)
     j = c.key(jacobian, "jacobian")

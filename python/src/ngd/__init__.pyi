@@ -252,6 +252,8 @@ class SolveReport:
     """mixed was asked for float64 data and refinement failed: the float64 Cholesky solved."""
     refinement_iterations: int
     """Corrections alpha += (L L^T)^{-1} r applied with the float32 factor L."""
+    cg_iterations: int
+    """Conjugate-gradient iterations, preconditioned by L, after refinement stagnated (0: none)."""
     float_info: int
     """The float32 factorization's info (0 ok, > 0 failing pivot, -1 NaN)."""
     backward_error: float
@@ -334,6 +336,7 @@ class StepReport:
     mixed_fallback: bool
     """mixed was asked and fell back to the float64 Cholesky."""
     refinement_iterations: int
+    cg_iterations: int
     backward_error: float
     """|K alpha - u|_2 / (|K|_F |alpha|_2 + |u|_2) of the solve taken."""
     learning_rate: float

@@ -62,12 +62,16 @@ class SolvePrecision(enum.Enum):
     """The precision of the damped solve's Cholesky. working: the data's (the default). mixed: for
     float64 data, K is factored in float32 (about twice as fast on a CPU, more on GPUs with slow
     float64) and the solution refined in float64 until its backward error is that of a float64
-    Cholesky; where the float32 factorization fails or refinement stagnates (kappa(K) beyond about
-    1e7, e.g. a small damping), the float64 Cholesky gives the solution and the report says so.
-    For float32 data mixed is the working solve."""
+    Cholesky; where refinement stagnates, conjugate gradients preconditioned by the float32 factor
+    continue (SolveReport.cg_iterations); where the float32 factorization fails or both stagnate
+    (kappa(K) beyond about 1e9, e.g. a small damping), the float64 Cholesky gives the solution and
+    the report says so. mixed_tf32: as mixed, with a blocked factor whose trailing updates run on
+    TF32 tensor cores (CUDA sm_80+; emulated on the CPU backends), accurate to about 1e-4: useful
+    for kappa(K) up to about 1e4-1e5. For float32 data both are the working solve."""
 
     working = 0
     mixed = 1
+    mixed_tf32 = 2
 
 class DampingPolicy(enum.Enum):
     """fixed: lambda as given; levenberg_marquardt: lambda adapts to the gain ratio and uphill

@@ -37,10 +37,11 @@ class NaturalGradient:
     (NaturalGradient<T>::Options): learning_rate, damping, policy ("fixed" or
     "levenberg_marquardt"), gram_mode, form, evaluate_after, time_stages, rule, damping_min,
     damping_max, max_rejections, damping_raises, raise_factor, fallback, max_solve_residual,
-    max_step_norm, max_output_change, precision ("working" or "mixed": a float32 Cholesky refined
-    in float64 for float64 theta; the StepReport says which gave the step), deferred_checks (a
-    fixed-policy step in working precision reads its results back once; Context.host_syncs
-    counts). One object serves float32 and float64 theta."""
+    max_step_norm, max_output_change, precision ("working", "mixed": a float32 Cholesky refined
+    in float64 for float64 theta, or "mixed_tf32": the same with TF32 trailing updates; the
+    StepReport says which gave the step), deferred_checks (a step in working precision reads its
+    results back once, once per try under Levenberg-Marquardt; Context.host_syncs counts). One
+    object serves float32 and float64 theta."""
 
     def __init__(self, **options: Any):
         self._impl = _ngd.NaturalGradient(**options)
