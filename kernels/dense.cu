@@ -109,6 +109,21 @@ __global__ void finish_sum_into_kernel(const double* __restrict__ partials, std:
     }
 }
 
+// One thread per entry (r, q) of v: x over rows, y (grid-stride) over columns. out = v where the
+// entry is an integer in [0, limit) (IsInvalidIndex's test), else 0.
+template <class T>
+__global__ void sanitize_indices_kernel(const T* __restrict__ v, std::int64_t ldv,
+                                        std::int64_t rows, std::int64_t cols, double limit,
+                                        T* __restrict__ out, std::int64_t ldo) {
+    const std::int64_t r = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x;
+    if (r >= rows) return;
+    for (std::int64_t q = blockIdx.y; q < cols; q += gridDim.y) {
+        const T value = v[r + q * ldv];
+        const double d = double(value);
+        out[r + q * ldo] = (d >= 0.0 && d < limit && d == floor(d)) ? value : T(0);
+    }
+}
+
 // One thread: *out = double(*count), the count of a scan.
 __global__ void count_to_word_kernel(const unsigned long long* __restrict__ count,
                                      double* __restrict__ out) {
@@ -323,9 +338,14 @@ void count_nonfinite_into(Context& ctx, MatrixView<const T> a, double* word) {
 }
 
 template <class T>
-void count_invalid_index_into(Context& ctx, MatrixView<const T> v, std::int64_t limit,
-                              double* word) {
+void sanitize_indices_into(Context& ctx, MatrixView<const T> v, std::int64_t limit,
+                           MatrixView<T> out, double* word) {
+    // v, out: m x n. The count first (a scan of v), then the copy with invalid entries zeroed.
     scan_count_into(ctx, v, IsInvalidIndex{double(limit)}, word);
+    if (v.empty()) return;
+    Stage stage(ctx);
+    NGD_LAUNCH(sanitize_indices_kernel<T>, column_grid(v.rows, v.cols), kThreads, stage.stream(),
+               v.data, v.ld, v.rows, v.cols, double(limit), out.data, out.ld);
 }
 
 template <class T>
@@ -371,8 +391,8 @@ void copy_matrix(Context& ctx, MatrixView<const T> a, MatrixView<T> b) {
     template void axpby<T>(Context&, std::int64_t, T, const T*, T, T*);                        \
     template double dot<T>(Context&, std::int64_t, const T*, const T*);                        \
     template void count_nonfinite_into<T>(Context&, MatrixView<const T>, double*);             \
-    template void count_invalid_index_into<T>(Context&, MatrixView<const T>, std::int64_t,     \
-                                              double*);                                        \
+    template void sanitize_indices_into<T>(Context&, MatrixView<const T>, std::int64_t,        \
+                                           MatrixView<T>, double*);                            \
     template void dot_into<T>(Context&, std::int64_t, const T*, const T*, double*);            \
     template void copy_vector<T>(Context&, std::int64_t, const T*, T*);                        \
     template void copy_matrix<T>(Context&, MatrixView<const T>, MatrixView<T>);

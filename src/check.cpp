@@ -97,7 +97,7 @@ void check_theta(Context& ctx, const char* fn, const Mlp& model, MatrixView<cons
 
 template <class T>
 void check_inputs(Context& ctx, const char* fn, const Mlp& model, MatrixView<const T> inputs,
-                  MatrixView<const T> output_rows, StatusBlock* defer) {
+                  MatrixView<const T> output_rows, StatusBlock* defer, Matrix<T>* safe_rows) {
     if (inputs.cols < 1) {
         throw InvalidArgument(message(fn, "inputs",
                                       "must hold at least one sample (d x n, n >= 1), got " +
@@ -108,8 +108,9 @@ void check_inputs(Context& ctx, const char* fn, const Mlp& model, MatrixView<con
     if (model.selects_output_row()) {
         check_matrix<T>(ctx, fn, "output_rows", output_rows, 1, inputs.cols, "1 x n row indices");
         if (defer != nullptr) {
-            NGD_STAGE(ctx, count_invalid_index_into<T>, ctx, output_rows, model.n_last(),
-                      defer->fault());
+            *safe_rows = Matrix<T>(output_rows.rows, output_rows.cols, ctx.memory_space());
+            NGD_STAGE(ctx, sanitize_indices_into<T>, ctx, output_rows, model.n_last(),
+                      safe_rows->view(), defer->fault());
             return;
         }
         const std::int64_t bad =
@@ -130,7 +131,7 @@ void check_inputs(Context& ctx, const char* fn, const Mlp& model, MatrixView<con
 
 template <class T>
 void check_targets(Context& ctx, const char* fn, Loss loss, std::int64_t k, std::int64_t n,
-                   MatrixView<const T> targets, StatusBlock* defer) {
+                   MatrixView<const T> targets, StatusBlock* defer, Matrix<T>* safe_labels) {
     switch (loss) {
         case Loss::squared:
             check_matrix<T>(ctx, fn, "targets", targets, k, n, "k x n for squared loss");
@@ -144,7 +145,9 @@ void check_targets(Context& ctx, const char* fn, Loss loss, std::int64_t k, std:
             check_finite<T>(ctx, fn, "targets", targets, defer);
             const std::int64_t limit = logistic ? 2 : k;
             if (defer != nullptr) {
-                NGD_STAGE(ctx, count_invalid_index_into<T>, ctx, targets, limit, defer->fault());
+                *safe_labels = Matrix<T>(targets.rows, targets.cols, ctx.memory_space());
+                NGD_STAGE(ctx, sanitize_indices_into<T>, ctx, targets, limit, safe_labels->view(),
+                          defer->fault());
                 return;
             }
             const std::int64_t bad = NGD_STAGE(ctx, first_invalid_index<T>, ctx, targets, limit);
@@ -162,7 +165,7 @@ void check_targets(Context& ctx, const char* fn, Loss loss, std::int64_t k, std:
 
 template <class T>
 void check_batch(Context& ctx, const char* fn, const Mlp& model, const Batch<T>& batch, Loss loss,
-                 StatusBlock* defer) {
+                 StatusBlock* defer, SafeIndices<T>* safe) {
     const std::int64_t k = model.n_outputs();
     if (loss == Loss::logistic && k != 1) {
         throw InvalidArgument(message(
@@ -175,8 +178,13 @@ void check_batch(Context& ctx, const char* fn, const Mlp& model, const Batch<T>&
                                       "model has " +
                                           std::to_string(k)));
     }
-    check_inputs<T>(ctx, fn, model, batch.inputs, batch.output_rows, defer);
-    check_targets<T>(ctx, fn, loss, k, batch.inputs.cols, batch.targets, defer);
+    if (defer != nullptr && safe == nullptr) {
+        throw Error(std::string(fn) + ": internal: a deferred check_batch needs SafeIndices");
+    }
+    check_inputs<T>(ctx, fn, model, batch.inputs, batch.output_rows, defer,
+                    safe != nullptr ? &safe->rows : nullptr);
+    check_targets<T>(ctx, fn, loss, k, batch.inputs.cols, batch.targets, defer,
+                     safe != nullptr ? &safe->targets : nullptr);
 }
 
 #define NGD_INSTANTIATE_CHECKS(T)                                                                \
@@ -187,11 +195,11 @@ void check_batch(Context& ctx, const char* fn, const Mlp& model, const Batch<T>&
     template void check_theta<T>(Context&, const char*, const Mlp&, MatrixView<const T>,         \
                                  StatusBlock*);                                                  \
     template void check_inputs<T>(Context&, const char*, const Mlp&, MatrixView<const T>,        \
-                                  MatrixView<const T>, StatusBlock*);                            \
+                                  MatrixView<const T>, StatusBlock*, Matrix<T>*);                \
     template void check_targets<T>(Context&, const char*, Loss, std::int64_t, std::int64_t,      \
-                                   MatrixView<const T>, StatusBlock*);                           \
+                                   MatrixView<const T>, StatusBlock*, Matrix<T>*);               \
     template void check_batch<T>(Context&, const char*, const Mlp&, const Batch<T>&, Loss,       \
-                                 StatusBlock*);
+                                 StatusBlock*, SafeIndices<T>*);
 NGD_INSTANTIATE_CHECKS(float)
 NGD_INSTANTIATE_CHECKS(double)
 

@@ -18,6 +18,20 @@ namespace ngd::detail {
 
 class StatusBlock;
 
+/// The index arrays of a batch as a deferred check_batch leaves them: copies in the context's
+/// memory space in which every invalid entry reads 0 (so that no stage indexes out of bounds
+/// before the block is read), or empty where the batch has none (inputs-only models, squared
+/// loss).
+template <class T>
+struct SafeIndices {
+    Matrix<T> rows, targets;
+    /// `batch` with its index arrays replaced by these copies.
+    Batch<T> apply(const Batch<T>& batch) const {
+        return {batch.inputs, targets.empty() ? batch.targets : targets.const_view(),
+                rows.empty() ? batch.output_rows : rows.const_view()};
+    }
+};
+
 /// "fn: argument 'arg' what".
 std::string message(const std::string& fn, const std::string& arg, const std::string& what);
 /// "3 x 4".
@@ -50,17 +64,21 @@ void check_theta(Context& ctx, const char* fn, const Mlp& model, MatrixView<cons
 /// output rows.
 template <class T>
 void check_inputs(Context& ctx, const char* fn, const Mlp& model, MatrixView<const T> inputs,
-                  MatrixView<const T> output_rows, StatusBlock* defer = nullptr);
+                  MatrixView<const T> output_rows, StatusBlock* defer = nullptr,
+                  Matrix<T>* safe_rows = nullptr);
 
 /// Targets for `loss` and k outputs per sample: shape, finiteness and labels.
 template <class T>
 void check_targets(Context& ctx, const char* fn, Loss loss, std::int64_t k, std::int64_t n,
-                   MatrixView<const T> targets, StatusBlock* defer = nullptr);
+                   MatrixView<const T> targets, StatusBlock* defer = nullptr,
+                   Matrix<T>* safe_labels = nullptr);
 
 /// check_inputs, then check_targets, and that the loss fits the model (logistic needs k = 1,
-/// softmax k >= 2).
+/// softmax k >= 2). Deferred (defer and safe given), the index arrays are checked into fault
+/// words and copied into *safe with their invalid entries zeroed: the step runs on
+/// safe->apply(batch).
 template <class T>
 void check_batch(Context& ctx, const char* fn, const Mlp& model, const Batch<T>& batch, Loss loss,
-                 StatusBlock* defer = nullptr);
+                 StatusBlock* defer = nullptr, SafeIndices<T>* safe = nullptr);
 
 }  // namespace ngd::detail

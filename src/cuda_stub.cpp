@@ -144,8 +144,8 @@ void count_nonfinite_into(Context&, MatrixView<const T>, double*) {
     not_compiled("count_nonfinite_into");
 }
 template <class T>
-void count_invalid_index_into(Context&, MatrixView<const T>, std::int64_t, double*) {
-    not_compiled("count_invalid_index_into");
+void sanitize_indices_into(Context&, MatrixView<const T>, std::int64_t, MatrixView<T>, double*) {
+    not_compiled("sanitize_indices_into");
 }
 template <class T>
 void dot_into(Context&, std::int64_t, const T*, const T*, double*) {
@@ -218,8 +218,8 @@ template double frobenius_norm_lower<float>(Context&, MatrixView<const float>,
                                             MatrixView<const float>);
 #define NGD_STUB_INSTANTIATE_DEFERRED(T)                                                           \
     template void count_nonfinite_into<T>(Context&, MatrixView<const T>, double*);                 \
-    template void count_invalid_index_into<T>(Context&, MatrixView<const T>, std::int64_t,         \
-                                              double*);                                            \
+    template void sanitize_indices_into<T>(Context&, MatrixView<const T>, std::int64_t,            \
+                                           MatrixView<T>, double*);                                \
     template void dot_into<T>(Context&, std::int64_t, const T*, const T*, double*);                \
     template void frobenius_norm_lower_into<T>(Context&, MatrixView<const T>, MatrixView<const T>, \
                                                double*);                                           \

@@ -152,13 +152,15 @@ bool NaturalGradient<T>::step_deferred(Context& ctx, const Mlp& model, MatrixVie
     // Shapes are checked here and throw at once; what needs the data goes into the block.
     detail::StatusBlock first(ctx);
     detail::check_theta<T>(ctx, fn, model, theta_in, &first);
-    detail::check_batch<T>(ctx, fn, model, batch, loss, &first);
+    detail::SafeIndices<T> safe;  // the index arrays every stage below reads
+    detail::check_batch<T>(ctx, fn, model, batch, loss, &first, &safe);
+    const Batch<T> run = safe.apply(batch);
 
     // Each try as if every check passed and its Cholesky is accepted, read back once; the
     // Levenberg-Marquardt policy reads once per try. A try that is not what the host-driven path
     // would have taken first sends the whole step there, with the state it started from.
     const DirectionOptions dopt{options_.gram_mode, options_.form, options_.precision};
-    detail::GramSystem<T> system(ctx, fn, model, theta_in, batch, loss, dopt, false, &first);
+    detail::GramSystem<T> system(ctx, fn, model, theta_in, run, loss, dopt, false, &first);
     const bool adaptive = options_.policy == DampingPolicy::levenberg_marquardt;
     const double damping_at_start = damping_, nu_at_start = nu_;
     std::optional<detail::StatusBlock> later;
@@ -172,16 +174,15 @@ bool NaturalGradient<T>::step_deferred(Context& ctx, const Mlp& model, MatrixVie
         Matrix<T> next(p, 1, ctx.memory_space());
         const int eta_word = block->value();
         NGD_STAGE(ctx, guarded_step_into<T>, ctx, p, theta.data, q.d.data(), block->at(q.model),
-                  double(batch.size()), guard_of(options_), next.data(), block->at(eta_word));
+                  double(run.size()), guard_of(options_), next.data(), block->at(eta_word));
         int loss_after_word = -1;
         if (adaptive || options_.evaluate_after) {
             ForwardState<T> state;
             LossFactors<T> factors;
-            NGD_STAGE(ctx, forward<T>, ctx, model, next.data(), batch.inputs, batch.output_rows,
-                      state);
+            NGD_STAGE(ctx, forward<T>, ctx, model, next.data(), run.inputs, run.output_rows, state);
             loss_after_word = block->value();
-            NGD_STAGE(ctx, loss_factors_into<T>, ctx, loss, state.outputs.const_view(),
-                      batch.targets, factors, block->at(loss_after_word));
+            NGD_STAGE(ctx, loss_factors_into<T>, ctx, loss, state.outputs.const_view(), run.targets,
+                      factors, block->at(loss_after_word));
         }
 
         // The one synchronisation of the try; then either it stands, or nothing was written.
@@ -326,17 +327,19 @@ bool GradientDescent<T>::step_deferred(Context& ctx, const Mlp& model, MatrixVie
     const MatrixView<const T> theta_in = theta;
     detail::StatusBlock block(ctx);
     detail::check_theta<T>(ctx, fn, model, theta_in, &block);
-    detail::check_batch<T>(ctx, fn, model, batch, loss, &block);
+    detail::SafeIndices<T> safe;  // the index arrays every stage below reads
+    detail::check_batch<T>(ctx, fn, model, batch, loss, &block, &safe);
+    const Batch<T> run = safe.apply(batch);
 
     // The host-driven step's stages, their scalars into the block.
     ForwardState<T> state;
     LossFactors<T> lf;
-    NGD_STAGE(ctx, forward<T>, ctx, model, theta.data, batch.inputs, batch.output_rows, state);
+    NGD_STAGE(ctx, forward<T>, ctx, model, theta.data, run.inputs, run.output_rows, state);
     const int loss_word = block.value();
-    NGD_STAGE(ctx, loss_factors_into<T>, ctx, loss, state.outputs.const_view(), batch.targets, lf,
+    NGD_STAGE(ctx, loss_factors_into<T>, ctx, loss, state.outputs.const_view(), run.targets, lf,
               block.at(loss_word));
     const std::int64_t p = model.n_params();
-    const Matrix<T> g = detail::gradient_at<T>(ctx, model, theta.data, batch, state, lf);
+    const Matrix<T> g = detail::gradient_at<T>(ctx, model, theta.data, run, state, lf);
     NGD_STAGE(ctx, count_nonfinite_into<T>, ctx, g.const_view(), block.fault());
     const int g2_word = block.value();
     NGD_STAGE(ctx, dot_into<T>, ctx, p, g.data(), g.data(), block.at(g2_word));
@@ -348,9 +351,9 @@ bool GradientDescent<T>::step_deferred(Context& ctx, const Mlp& model, MatrixVie
     if (options_.evaluate_after) {
         ForwardState<T> after;
         LossFactors<T> factors;
-        NGD_STAGE(ctx, forward<T>, ctx, model, next.data(), batch.inputs, batch.output_rows, after);
+        NGD_STAGE(ctx, forward<T>, ctx, model, next.data(), run.inputs, run.output_rows, after);
         loss_after_word = block.value();
-        NGD_STAGE(ctx, loss_factors_into<T>, ctx, loss, after.outputs.const_view(), batch.targets,
+        NGD_STAGE(ctx, loss_factors_into<T>, ctx, loss, after.outputs.const_view(), run.targets,
                   factors, block.at(loss_after_word));
     }
 

@@ -173,17 +173,26 @@ TYPED_TEST(BackendDeferred, FailedFirstTryIsRedoneOnTheHostDrivenPath) {
     EXPECT_EQ(second.syncs, slow.syncs);
 }
 
-// A NaN in theta, the inputs or the targets, or an invalid label: the same error as without
-// deferred checks, and theta untouched.
+// A NaN in theta, the inputs or the targets, an invalid label or output row: the same error as
+// without deferred checks, and theta untouched. The invalid indices (a class or row beyond the
+// model's, NaN) must not be used before the check is read: the sanitized CI build (ASan) runs this
+// on the host backends.
 TYPED_TEST(BackendDeferred, BadInputThrowsTheSameError) {
     using T = typename TypeParam::Scalar;
-    for (int which = 0; which < 4; ++which) {
+    const T nan = std::numeric_limits<T>::quiet_NaN();
+    for (int which = 0; which < 8; ++which) {
         std::vector<Problem<T>> problems = model_problems<T>();
-        Problem<T>& p = problems[which == 3 ? 1 : 0];  // 1: logistic labels
-        if (which == 0) p.theta[3] = std::numeric_limits<T>::quiet_NaN();
+        // 1: logistic labels, 3: softmax over 3 classes, 2: matrix factorization (output rows)
+        const int index[] = {0, 0, 0, 1, 3, 3, 2, 2};
+        Problem<T>& p = problems[index[which]];
+        if (which == 0) p.theta[3] = nan;
         if (which == 1) p.inputs(1, 2) = std::numeric_limits<T>::infinity();
-        if (which == 2) p.targets(0, 4) = std::numeric_limits<T>::quiet_NaN();
-        if (which == 3) p.targets[5] = T(2);  // not a 0/1 label
+        if (which == 2) p.targets(0, 4) = nan;
+        if (which == 3) p.targets[5] = T(2);   // not a 0/1 label
+        if (which == 4) p.targets[5] = T(3);   // class 3 of 3
+        if (which == 5) p.targets[0] = T(-1);  // a negative class
+        if (which == 6) p.rows[7] = T(p.model.n_last() + 1000);
+        if (which == 7) p.rows[0] = nan;
         std::string messages[2];
         for (int deferred = 0; deferred < 2; ++deferred) {
             typename ngd::NaturalGradient<T>::Options options;
