@@ -60,6 +60,11 @@ struct Solution {
     double curvature = 0;       ///< d^T F d (undamped Gauss-Newton)
 };
 
+/// The linear system for `loss` (see SolveForm in stages.hpp): `requested`, or for automatic the
+/// natural-residual form for logistic loss and the factor form otherwise. Throws InvalidArgument
+/// (naming fn) for natural_residual with softmax cross-entropy.
+SolveForm choose_form(const char* fn, Loss loss, SolveForm requested);
+
 /// What GramSystem::solve_deferred queued: d, and the words of the StatusBlock that will hold the
 /// solve's scalars once the block is read.
 template <class T>
