@@ -32,6 +32,30 @@ double loss_at(Context& ctx, const Mlp& model, const T* theta, const Batch<T>& b
     return detail::evaluate<T>(ctx, model, theta, batch, loss, state).value;
 }
 
+// The deferred checks of a step's arguments (shapes throw at once, the data goes into `block`);
+// the batch the step runs on, its index arrays the sanitized copies kept in `safe`.
+template <class T>
+Batch<T> check_deferred(Context& ctx, const char* fn, const Mlp& model, MatrixView<const T> theta,
+                        const Batch<T>& batch, Loss loss, detail::StatusBlock& block,
+                        detail::SafeIndices<T>& safe) {
+    detail::check_theta<T>(ctx, fn, model, theta, &block);
+    detail::check_batch<T>(ctx, fn, model, batch, loss, &block, &safe);
+    return safe.apply(batch);
+}
+
+// L at theta into a new word of `block` (no synchronisation); returns the word.
+template <class T>
+int loss_into(Context& ctx, const Mlp& model, const T* theta, const Batch<T>& batch, Loss loss,
+              detail::StatusBlock& block) {
+    ForwardState<T> state;
+    LossFactors<T> factors;
+    NGD_STAGE(ctx, forward<T>, ctx, model, theta, batch.inputs, batch.output_rows, state);
+    const int word = block.value();
+    NGD_STAGE(ctx, loss_factors_into<T>, ctx, loss, state.outputs.const_view(), batch.targets,
+              factors, block.at(word));
+    return word;
+}
+
 // NaturalGradient's options as the step guard of step_guard.hpp.
 template <class Options>
 StepGuard guard_of(const Options& o) {
@@ -149,12 +173,9 @@ bool NaturalGradient<T>::step_deferred(Context& ctx, const Mlp& model, MatrixVie
                                        const Batch<T>& batch, Loss loss, StepReport& r) {
     const char* fn = "ngd::NaturalGradient::step";
     const MatrixView<const T> theta_in = theta;
-    // Shapes are checked here and throw at once; what needs the data goes into the block.
     detail::StatusBlock first(ctx);
-    detail::check_theta<T>(ctx, fn, model, theta_in, &first);
-    detail::SafeIndices<T> safe;  // the index arrays every stage below reads
-    detail::check_batch<T>(ctx, fn, model, batch, loss, &first, &safe);
-    const Batch<T> run = safe.apply(batch);
+    detail::SafeIndices<T> safe;
+    const Batch<T> run = check_deferred<T>(ctx, fn, model, theta_in, batch, loss, first, safe);
 
     // Each try as if every check passed and its Cholesky is accepted, read back once; the
     // Levenberg-Marquardt policy reads once per try. A try that is not what the host-driven path
@@ -175,15 +196,9 @@ bool NaturalGradient<T>::step_deferred(Context& ctx, const Mlp& model, MatrixVie
         const int eta_word = block->value();
         NGD_STAGE(ctx, guarded_step_into<T>, ctx, p, theta.data, q.d.data(), block->at(q.model),
                   double(run.size()), guard_of(options_), next.data(), block->at(eta_word));
-        int loss_after_word = -1;
-        if (adaptive || options_.evaluate_after) {
-            ForwardState<T> state;
-            LossFactors<T> factors;
-            NGD_STAGE(ctx, forward<T>, ctx, model, next.data(), run.inputs, run.output_rows, state);
-            loss_after_word = block->value();
-            NGD_STAGE(ctx, loss_factors_into<T>, ctx, loss, state.outputs.const_view(), run.targets,
-                      factors, block->at(loss_after_word));
-        }
+        const int loss_after_word = adaptive || options_.evaluate_after
+                                        ? loss_into<T>(ctx, model, next.data(), run, loss, *block)
+                                        : -1;
 
         // The one synchronisation of the try; then either it stands, or nothing was written.
         block->read();
@@ -326,10 +341,8 @@ bool GradientDescent<T>::step_deferred(Context& ctx, const Mlp& model, MatrixVie
     const char* fn = "ngd::GradientDescent::step";
     const MatrixView<const T> theta_in = theta;
     detail::StatusBlock block(ctx);
-    detail::check_theta<T>(ctx, fn, model, theta_in, &block);
-    detail::SafeIndices<T> safe;  // the index arrays every stage below reads
-    detail::check_batch<T>(ctx, fn, model, batch, loss, &block, &safe);
-    const Batch<T> run = safe.apply(batch);
+    detail::SafeIndices<T> safe;
+    const Batch<T> run = check_deferred<T>(ctx, fn, model, theta_in, batch, loss, block, safe);
 
     // The host-driven step's stages, their scalars into the block.
     ForwardState<T> state;
@@ -347,15 +360,8 @@ bool GradientDescent<T>::step_deferred(Context& ctx, const Mlp& model, MatrixVie
     Matrix<T> next(p, 1, ctx.memory_space());
     NGD_STAGE(ctx, copy_vector<T>, ctx, p, theta_in.data, next.data());
     NGD_STAGE(ctx, axpby<T>, ctx, p, T(-eta), g.data(), T(1), next.data());
-    int loss_after_word = -1;
-    if (options_.evaluate_after) {
-        ForwardState<T> after;
-        LossFactors<T> factors;
-        NGD_STAGE(ctx, forward<T>, ctx, model, next.data(), run.inputs, run.output_rows, after);
-        loss_after_word = block.value();
-        NGD_STAGE(ctx, loss_factors_into<T>, ctx, loss, after.outputs.const_view(), run.targets,
-                  factors, block.at(loss_after_word));
-    }
+    const int loss_after_word =
+        options_.evaluate_after ? loss_into<T>(ctx, model, next.data(), run, loss, block) : -1;
 
     block.read();
     if (!block.clean()) return false;

@@ -12,7 +12,7 @@
 #include <utility>
 #include <vector>
 
-#include "cpu_fixture.hpp"
+#include "mixed_fixture.hpp"
 
 namespace {
 
@@ -20,24 +20,7 @@ using namespace ngd_test;
 using ngd::SolvePrecision;
 using ngd::SolveReport;
 
-enum class Which { reference, cpu };
-
-class MixedDirection : public ::testing::TestWithParam<Which> {
-  protected:
-    void SetUp() override {
-        if (GetParam() == Which::cpu) {
-            const std::string why = cpu_unavailable_reason();
-            if (!why.empty()) GTEST_SKIP() << why;
-            ctx_.emplace(ngd::Context::cpu());
-        } else {
-            ctx_.emplace(ngd::Context::reference());
-        }
-    }
-    ngd::Context& ctx() { return *ctx_; }
-
-  private:
-    std::optional<ngd::Context> ctx_;
-};
+class MixedDirection : public HostBackendTest {};
 
 // Softmax cross-entropy: A A^T is singular (M_i 1 = 0), so cond(A A^T + n lambda I) is
 // (lambda_max + n lambda) / (n lambda) and the damping sets it.
@@ -238,9 +221,8 @@ TEST_P(MixedDirection, FloatStepIsTheWorkingStep) {
     EXPECT_TRUE(same_bits(host(ctx(), mixed.theta), host(ctx(), working.theta)));
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, MixedDirection, ::testing::Values(Which::reference, Which::cpu),
-                         [](const auto& info) {
-                             return std::string(info.param == Which::cpu ? "cpu" : "reference");
-                         });
+INSTANTIATE_TEST_SUITE_P(Backends, MixedDirection,
+                         ::testing::Values(HostBackend::reference, HostBackend::cpu),
+                         host_backend_name);
 
 }  // namespace

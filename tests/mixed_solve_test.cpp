@@ -14,8 +14,7 @@
 #include <optional>
 #include <string>
 
-#include "cpu_fixture.hpp"
-#include "mixed_problems.hpp"
+#include "mixed_fixture.hpp"
 
 namespace {
 
@@ -23,39 +22,7 @@ using namespace ngd_test;
 using ngd::SolvePrecision;
 using ngd::SolveReport;
 
-enum class Which { reference, cpu };
-
-class MixedSolve : public ::testing::TestWithParam<Which> {
-  protected:
-    void SetUp() override {
-        if (GetParam() == Which::cpu) {
-            const std::string why = cpu_unavailable_reason();
-            if (!why.empty()) GTEST_SKIP() << why;
-            ctx_.emplace(ngd::Context::cpu());
-        } else {
-            ctx_.emplace(ngd::Context::reference());
-        }
-    }
-    ngd::Context& ctx() { return *ctx_; }
-    // Orders: the reference's loops are cubic, the cpu's run LAPACK's blocked code at 600.
-    std::int64_t order() const { return GetParam() == Which::cpu ? 600 : 160; }
-
-  private:
-    std::optional<ngd::Context> ctx_;
-};
-
-struct Solved {
-    Matrix<double> x;
-    SolveReport report;
-};
-
-Solved solve(ngd::Context& ctx, const Matrix<double>& k, double shift, const Matrix<double>& rhs,
-             SolvePrecision precision) {
-    Solved s;
-    s.x = ngd::damped_solve<double>(ctx, k.const_view(), shift, rhs.const_view(), precision,
-                                    &s.report);
-    return s;
-}
+class MixedSolve : public HostBackendTest {};
 
 TEST_P(MixedSolve, RefinesToDoubleAccuracyWhereConditionAllows) {
     const std::int64_t n = order();
@@ -231,10 +198,9 @@ TEST_P(MixedSolve, NotPositiveDefiniteReportsTheDoubleFactorization) {
     EXPECT_TRUE(same_bits(k, k0));
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, MixedSolve, ::testing::Values(Which::reference, Which::cpu),
-                         [](const auto& info) {
-                             return std::string(info.param == Which::cpu ? "cpu" : "reference");
-                         });
+INSTANTIATE_TEST_SUITE_P(Backends, MixedSolve,
+                         ::testing::Values(HostBackend::reference, HostBackend::cpu),
+                         host_backend_name);
 
 // cpu against the reference: the same refinement on the same data (LAPACK's float factor and the
 // reference's differ in rounding only, so the iteration counts may differ by one).

@@ -16,8 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "cpu_fixture.hpp"
-#include "mixed_problems.hpp"
+#include "mixed_fixture.hpp"
 // The reference stage is hidden in the shared library: compiled into the test, as
 // reference_eigen_test.cpp does (src/ is on the tests' include path).
 #include "reference/mixed_solve.cpp"
@@ -125,39 +124,7 @@ TEST(ReferenceTf32Factor, IsCoarserThanFloat32AndEqualWithinOneBlock) {
     }
 }
 
-enum class Which { reference, cpu };
-
-class MixedTf32 : public ::testing::TestWithParam<Which> {
-  protected:
-    void SetUp() override {
-        if (GetParam() == Which::cpu) {
-            const std::string why = cpu_unavailable_reason();
-            if (!why.empty()) GTEST_SKIP() << why;
-            ctx_.emplace(ngd::Context::cpu());
-        } else {
-            ctx_.emplace(ngd::Context::reference());
-        }
-    }
-    ngd::Context& ctx() { return *ctx_; }
-    // As in mixed_solve_test.cpp: the reference's loops are cubic; at 600 the cpu's blocks are 96.
-    std::int64_t order() const { return GetParam() == Which::cpu ? 600 : 160; }
-
-  private:
-    std::optional<ngd::Context> ctx_;
-};
-
-struct Solved {
-    Matrix<double> x;
-    SolveReport report;
-};
-
-Solved solve(ngd::Context& ctx, const Matrix<double>& k, double shift, const Matrix<double>& rhs,
-             SolvePrecision precision) {
-    Solved s;
-    s.x = ngd::damped_solve<double>(ctx, k.const_view(), shift, rhs.const_view(), precision,
-                                    &s.report);
-    return s;
-}
+class MixedTf32 : public HostBackendTest {};
 
 void print(const char* what, std::int64_t n, double kappa, const SolveReport& r, double eta64) {
     std::printf(
@@ -268,7 +235,7 @@ TEST_P(MixedTf32, FallsBackWhenConjugateGradientsExhaustTheirBound) {
             EXPECT_EQ(tf.report.cg_iterations, 0);
         }
     }
-    if (GetParam() == Which::cpu) {
+    if (GetParam() == HostBackend::cpu) {
         EXPECT_GE(exhausted, 1);
     }
 }
@@ -363,10 +330,9 @@ TEST_P(MixedTf32, DirectionReportsTheTf32Factor) {
     EXPECT_NEAR_NORMWISE(dt, dw, tolerance<double>(double(n), 1e3));
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, MixedTf32, ::testing::Values(Which::reference, Which::cpu),
-                         [](const auto& info) {
-                             return std::string(info.param == Which::cpu ? "cpu" : "reference");
-                         });
+INSTANTIATE_TEST_SUITE_P(Backends, MixedTf32,
+                         ::testing::Values(HostBackend::reference, HostBackend::cpu),
+                         host_backend_name);
 
 // cpu against the reference: the same blocked algorithm (spotrf, strsm and ssyrk on the rounded
 // panel against plain loops): they differ in the order of float sums only.
